@@ -1,0 +1,134 @@
+"""``SpikeConfig``: everything that defines how a model is quantized and turned into spikes.
+
+Activation spikes come in two codes:
+
+* ``gif`` (SpikeLLM): unsigned, asymmetric per-token quantization with a zero point; a GIF neuron fires
+  ``0..L-1`` per step, so a channel with ``T`` steps counts up to ``T·(L-1)``. ``L`` defaults to
+  ``2**abits`` (one step carries ``abits`` bits); ``L = 2`` is the binary IF neuron (``2**abits - 1`` steps).
+* ``ternary`` (SDLLM): signed, symmetric quantization; a spike is ``-k..k`` (``k = 1``: -1/0/+1), so the
+  signed range ``±(2**(abits-1) - 1)`` takes ``(2**(abits-1) - 1) / k`` steps.
+
+Salient channels (Optimal Brain Spiking) get ``2**extra_steps`` times the base steps.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+METHODS = ("fp", "rtn", "gptq", "omniquant", "spikellm", "sdllm", "pbllm")
+IMPLEMENTED_METHODS = ("fp", "rtn", "spikellm", "sdllm")
+SPIKING_METHODS = ("spikellm", "sdllm")
+MODES = ("explicit", "collapsed")
+FULL_PRECISION_BITS = 16
+
+
+@dataclass(frozen=True)
+class SpikeConfig:
+    method: str = "spikellm"
+    wbits: int = 4
+    abits: int = 4
+    salient: float | None = None        # fraction of input channels ranked salient; None: method default
+    extra_steps: int | None = None      # salient channels get 2**extra_steps times the steps
+    spike_levels: int | None = None     # gif: levels L per step; ternary: max level k per step
+    mode: str = "collapsed"
+    quantize_attention: bool = True     # spike-encode Q, K, V of the attention products
+    calib_windows: int = 4              # WikiText-2 valid windows for saliency
+    calib_seqlen: int = 512
+    seed: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: accepted {', '.join(METHODS)}")
+        if self.method not in IMPLEMENTED_METHODS:
+            raise ValueError(
+                f"method {self.method!r} is not available in this version; available: {', '.join(IMPLEMENTED_METHODS)}"
+            )
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}: accepted {', '.join(MODES)}")
+        for name in ("wbits", "abits"):
+            bits = getattr(self, name)
+            if not isinstance(bits, int) or isinstance(bits, bool) or not (1 <= bits <= FULL_PRECISION_BITS):
+                raise ValueError(f"{name} must be an integer in 1..{FULL_PRECISION_BITS} (16 = not quantized), got {bits!r}")
+        if self.kind == "ternary" and self.abits < 2 and self.quantizes_activations:
+            raise ValueError("ternary spikes need abits >= 2 (a signed range of at least ±1)")
+        if not (0.0 <= self.salient_fraction < 1.0):
+            raise ValueError(f"salient must be a fraction in [0, 1), got {self.salient}")
+        if not isinstance(self.extra_step_count, int) or not (0 <= self.extra_step_count <= 4):
+            raise ValueError(f"extra_steps must be an integer in 0..4, got {self.extra_steps!r}")
+        if self.method not in SPIKING_METHODS and (self.salient or self.extra_steps):
+            raise ValueError(
+                f"--salient/--extra-steps apply to spiking methods ({', '.join(SPIKING_METHODS)}), not {self.method!r}"
+            )
+        if self.quantizes_activations:
+            self.per_step  # validates spike_levels against abits
+        if self.calib_windows < 1 or self.calib_seqlen < 2:
+            raise ValueError("calib_windows must be >= 1 and calib_seqlen >= 2")
+
+    # -- derived ------------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return "ternary" if self.method == "sdllm" else "gif"
+
+    @property
+    def quantizes_weights(self) -> bool:
+        return self.method != "fp" and self.wbits < FULL_PRECISION_BITS
+
+    @property
+    def quantizes_activations(self) -> bool:
+        return self.method != "fp" and self.abits < FULL_PRECISION_BITS
+
+    @property
+    def salient_fraction(self) -> float:
+        if self.salient is not None:
+            return float(self.salient)
+        return 0.10 if self.method == "spikellm" else 0.0
+
+    @property
+    def extra_step_count(self) -> int:
+        if self.extra_steps is not None:
+            return self.extra_steps
+        return 1 if self.method == "spikellm" else 0
+
+    @property
+    def capacity(self) -> int:
+        """Largest count the base steps must reach: ``2**abits - 1`` (gif) or ``2**(abits-1) - 1`` (ternary)."""
+        return 2 ** self.abits - 1 if self.kind == "gif" else 2 ** (self.abits - 1) - 1
+
+    @property
+    def per_step(self) -> int:
+        """Largest spike of one step: ``L - 1`` (gif) or ``k`` (ternary)."""
+        if self.kind == "gif":
+            levels = self.spike_levels or 2 ** self.abits
+            if levels < 2 or self.capacity % (levels - 1):
+                raise ValueError(
+                    f"spike_levels={levels} does not tile {self.abits}-bit activations: L-1 must divide "
+                    f"{self.capacity} (e.g. L = 2, 4 or 16 for abits=4)"
+                )
+            return levels - 1
+        k = self.spike_levels or 1
+        if k < 1 or self.capacity % k:
+            raise ValueError(f"ternary max level k={k} must divide {self.capacity} (the signed range of abits={self.abits})")
+        return k
+
+    @property
+    def base_steps(self) -> int:
+        return self.capacity // self.per_step
+
+    @property
+    def salient_steps(self) -> int:
+        return self.base_steps * 2 ** self.extra_step_count
+
+    @property
+    def code(self):
+        """The :class:`~neuro_llm.encoding.SpikeCode` of every activation encoder."""
+        from neuro_llm.encoding import SpikeCode
+        return SpikeCode(self.kind, self.per_step)
+
+    @property
+    def uses_saliency(self) -> bool:
+        return self.quantizes_activations and self.salient_fraction > 0 and self.extra_step_count > 0
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.update(salient=self.salient_fraction, extra_steps=self.extra_step_count)
+        return out

@@ -1,0 +1,41 @@
+"""Perplexity over non-overlapping windows: ``exp(Σ NLL / Σ predicted tokens)``."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from neuro_llm.data import load_tokens, windows
+
+
+@torch.no_grad()
+def window_nll(model, window: torch.Tensor) -> tuple[float, int]:
+    """Summed next-token NLL of one ``[seqlen]`` window, and the number of predicted tokens."""
+    device = next(model.parameters()).device
+    ids = window.view(1, -1).to(device)
+    logits = model(input_ids=ids, use_cache=False).logits.float()
+    if not torch.isfinite(logits).all():
+        raise FloatingPointError("the model produced NaN/Inf logits: check the quantization settings")
+    nll = F.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="sum")
+    return float(nll), ids.shape[1] - 1
+
+
+def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 2048,
+                 max_windows: int | None = None, data_dir=None, progress: bool = True,
+                 mode: str | None = None) -> dict:
+    """WikiText-2 test perplexity of ``model``; ``mode`` switches a spiking model's execution mode.
+
+    Returns ``{"ppl", "windows", "tokens", "nll"}``."""
+    if mode is not None:
+        from neuro_llm.convert import set_mode
+        set_mode(model, mode)
+    chunks = windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows)
+    total_nll, total_tokens = 0.0, 0
+    for window in tqdm(chunks, desc=f"perplexity ({dataset}, {seqlen})", disable=not progress):
+        nll, count = window_nll(model, window)
+        total_nll += nll
+        total_tokens += count
+    return {"ppl": math.exp(total_nll / total_tokens), "windows": len(chunks),
+            "tokens": total_tokens, "nll": total_nll}

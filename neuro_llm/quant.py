@@ -1,0 +1,55 @@
+"""Uniform quantizers: the reference the spike trains are proven equal to.
+
+Activations (dynamic, per token or per channel)::
+
+    asymmetric:  Δ = (max - min) / n,  z = round(-min / Δ),  q = clamp(round(x/Δ + z), 0, n),  x̂ = Δ (q - z)
+    symmetric:   Δ = max|x| / n,                            q = clamp(round(x/Δ), -n, n),      x̂ = Δ q
+
+Weights (RTN, per output channel, asymmetric, ``b`` bits)::
+
+    s = (max_c W - min_c W) / (2^b - 1),  z = round(-min/s),  W = s · (clamp(round(W/s) + z, 0, 2^b-1) - z)
+
+``round(v) = floor(v + 1/2)`` (``sign(v)·floor(|v| + 1/2)`` for symmetric codes), the rounding of the neurons.
+"""
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+SCALE_EPS = 1e-5  # as OmniQuant: a constant row still gets a usable step
+
+
+def asymmetric_scale_zero(x: Tensor, n: Tensor | int, dim) -> tuple[Tensor, Tensor]:
+    """Step ``Δ`` and integer zero point ``z`` mapping ``[min, max]`` over ``dim`` onto ``0..n``."""
+    xmin = x.amin(dim, keepdim=True)
+    xmax = x.amax(dim, keepdim=True)
+    scale = ((xmax - xmin) / n).clamp_min(SCALE_EPS)
+    zero = torch.floor(-xmin / scale + 0.5)
+    return scale, zero
+
+
+def symmetric_scale(x: Tensor, n: Tensor | int, dim) -> Tensor:
+    """Step ``Δ`` mapping ``[-max|x|, max|x|]`` over ``dim`` onto ``-n..n``."""
+    return (x.abs().amax(dim, keepdim=True) / n).clamp_min(SCALE_EPS)
+
+
+def asymmetric_count(x: Tensor, scale: Tensor, zero: Tensor, n: Tensor | int) -> Tensor:
+    """``q = clamp(floor(x/Δ + z + 1/2), 0, n)``."""
+    q = torch.floor(x / scale + zero + 0.5)
+    return torch.minimum(q.clamp_min(0), torch.as_tensor(n, dtype=q.dtype, device=q.device))
+
+
+def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int) -> Tensor:
+    """``q = clamp(sign(x/Δ)·floor(|x/Δ| + 1/2), -n, n)``."""
+    u = x / scale
+    q = torch.sign(u) * torch.floor(u.abs() + 0.5)
+    n = torch.as_tensor(n, dtype=q.dtype, device=q.device)
+    return torch.maximum(torch.minimum(q, n), -n)
+
+
+def rtn_weight(weight: Tensor, bits: int) -> tuple[Tensor, Tensor]:
+    """Round-to-nearest per output channel: ``(codes, scale)`` with integer ``codes = q - z`` in
+    ``[-(2^b-1), 2^b-1]`` and ``W ≈ scale · codes`` (``scale`` is ``[out, 1]``)."""
+    n = 2 ** bits - 1
+    scale, zero = asymmetric_scale_zero(weight, n, dim=1)
+    return asymmetric_count(weight, scale, zero, n) - zero, scale

@@ -1,0 +1,163 @@
+"""Pure dynamics of the spiking neurons, kept apart from any state-holding module.
+
+Everything works on membrane potentials measured in *threshold units* when ``threshold=1`` and on
+real units otherwise; all arguments broadcast against each other.
+
+Generalized integrate-and-fire (GIF, SpikeLLM), ``L`` levels per step::
+
+    charge:  V[t] = V[t-1] + I[t]
+    fire:    S[t] = clamp(floor(V[t] / θ + 1/2), 0, L - 1)          (an integer spike, 0..L-1)
+    reset:   V[t] = V[t] - θ · S[t]                                  (soft reset, by subtraction)
+
+The ``+ 1/2`` makes the neuron round to nearest (it fires level k once V ≥ (k - 1/2)·θ), so that
+``θ · Σ_t S[t]`` equals the uniform quantizer ``θ · clamp(round(V/θ), 0, T(L-1))``, where
+``round(v) = floor(v + 1/2)`` in exact arithmetic (:func:`round_half_up`).
+
+Ternary GIF (SDLLM), spikes in ``-k..k`` (``k = 1``: -1/0/+1) with membrane clipping::
+
+    clip:    V[t] = clamp(V[t], -T·k·θ, T·k·θ)   (charge the neuron cannot emit in T steps is cut)
+    fire:    S[t] = sign(V[t]) · min(floor(|V[t]| / θ + 1/2), k)
+    reset:   V[t] = V[t] - θ · S[t]
+
+so a signed integer count ``x`` takes ``ceil(|x| / k)`` steps, not the ``2|x|`` of an offset code.
+
+A neuron given per-channel ``steps`` is gated off after its steps: no input, no spike (:func:`unroll`).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def round_half_up(v: Tensor) -> Tensor:
+    """``floor(v + 1/2)`` in exact arithmetic: the rounding every neuron and quantizer of this project uses.
+
+    Ties are moved up from ``torch.round`` (ties to even), since the float sum ``v + 1/2`` itself rounds:
+    in float32 ``0.49999997 + 0.5 == 1``. ``r - v`` is exact (``|r - v| ≤ 1/2``, Sterbenz)."""
+    r = torch.round(v)
+    return r + (r - v == -0.5).to(r.dtype)
+
+
+def round_half_away(v: Tensor) -> Tensor:
+    """``sign(v) · floor(|v| + 1/2)`` (exact): symmetric rounding used by ternary neurons and quantizers."""
+    return torch.sign(v) * round_half_up(v.abs())
+
+
+def zero_reset(spikes: Tensor, mem: Tensor) -> Tensor:
+    """Reset to zero instead of by subtraction: ``V = 0`` wherever a spike (of any level or sign) fired."""
+    return mem.masked_fill(spikes != 0, 0)
+
+
+def unroll(step: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], currents: Tensor, mem: Tensor,
+           steps: Tensor | int) -> tuple[Tensor, Tensor]:
+    """Loop ``S[t], V = step(I[t], V)`` over ``currents`` ``[T, ...]`` from membrane ``mem``. Channel ``c`` is
+    gated off from ``t = steps[c]`` on: it takes no input and fires nothing. Returns ``(S [T, ...], V)``."""
+    steps = torch.as_tensor(steps, device=currents.device)
+    out = []
+    for t, current in enumerate(currents):
+        spikes, charged = step(current, mem)
+        active = steps > t
+        out.append(spikes.masked_fill(~active, 0))
+        mem = torch.where(active, charged, mem)
+    return torch.stack(out), mem
+
+
+def encode_constant(step: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], current: Tensor,
+                    steps: Tensor | int) -> Tensor:
+    """Spike train ``[T_max, ...]`` of neurons fed the constant ``current`` for their ``steps`` steps, from rest."""
+    max_steps = int(torch.as_tensor(steps).max())
+    return unroll(step, current.expand(max_steps, *current.shape), torch.zeros_like(current), steps)[0]
+
+
+# ----------------------------------------------------------------------------- GIF (unsigned)
+def gif_fire(mem: Tensor, threshold: Tensor | float, levels: int) -> Tensor:
+    """``S = clamp(floor(V/θ + 1/2), 0, L-1)``: the integer spike level emitted by membrane ``V``."""
+    return torch.clamp(round_half_up(mem / threshold), 0, levels - 1)
+
+
+def gif_step(current: Tensor, mem: Tensor, threshold: Tensor | float, levels: int) -> tuple[Tensor, Tensor]:
+    """One GIF step: charge ``V += I``, fire ``S``, soft reset ``V -= θ·S``. Returns ``(S, V)``."""
+    mem = mem + current
+    spikes = gif_fire(mem, threshold, levels)
+    return spikes, mem - spikes * threshold
+
+
+def gif_count(charge: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int) -> Tensor:
+    """Total spike count of a GIF neuron charged once with ``charge`` and drained for ``steps`` steps:
+    ``clamp(floor(charge/θ + 1/2), 0, steps·(L-1))``."""
+    limit = torch.as_tensor(steps, device=charge.device, dtype=charge.dtype) * (levels - 1)
+    return torch.minimum(torch.clamp(round_half_up(charge / threshold), min=0), limit)
+
+
+def gif_drain(count: Tensor, levels: int, max_steps: int) -> Tensor:
+    """Closed form of the drain of a neuron holding ``count`` threshold units: it fires ``L-1`` while it
+    can, then the remainder, then nothing. ``S[t] = clamp(count - t·(L-1), 0, L-1)``; shape ``[T, ...]``."""
+    t = torch.arange(max_steps, device=count.device, dtype=count.dtype).view(-1, *([1] * count.dim()))
+    return torch.clamp(count.unsqueeze(0) - t * (levels - 1), 0, levels - 1)
+
+
+def gif_encode(charge: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int) -> Tensor:
+    """Spike train ``[T_max, ...]`` of GIF neurons charged once with ``charge`` (the SpikeLLM
+    decomposition). ``steps`` may be a per-channel tensor; channel ``c`` is silent after ``steps[c]``."""
+    max_steps = int(torch.as_tensor(steps).max())
+    return gif_drain(gif_count(charge, threshold, levels, steps), levels, max_steps)
+
+
+def gif_encode_rate(current: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int) -> Tensor:
+    """Spike train ``[T_max, ...]`` of GIF neurons fed the constant ``current`` for their ``steps`` steps
+    (rate-style IF), starting from rest: ``Σ S = clamp(round(T·I/θ), 0, T(L-1))``."""
+    step = partial(gif_step, threshold=threshold, levels=levels)
+    return encode_constant(step, current, steps)
+
+
+# ----------------------------------------------------------------------------- ternary (signed)
+def ternary_fire(mem: Tensor, threshold: Tensor | float, max_level: int) -> Tensor:
+    """``S = sign(V) · min(floor(|V|/θ + 1/2), k)``: a signed spike in ``-k..k``."""
+    return torch.clamp(round_half_away(mem / threshold), -max_level, max_level)
+
+
+def ternary_step(current: Tensor, mem: Tensor, threshold: Tensor | float, max_level: int,
+                 clip_steps: Tensor | int | None = None) -> tuple[Tensor, Tensor]:
+    """One ternary step: charge, clip to ``±T·k·θ`` with ``T = clip_steps`` if given (SDLLM), fire a
+    signed spike, soft reset. Returns ``(S, V)``."""
+    mem = mem + current
+    if clip_steps is not None:
+        mem = clip_membrane(mem, threshold, max_level, clip_steps)
+    spikes = ternary_fire(mem, threshold, max_level)
+    return spikes, mem - spikes * threshold
+
+
+def clip_membrane(mem: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
+    """SDLLM membrane clipping: ``clamp(V, -T·k·θ, T·k·θ)``."""
+    bound = torch.as_tensor(steps, device=mem.device, dtype=mem.dtype) * max_level * threshold
+    return torch.maximum(torch.minimum(mem, bound), -bound)
+
+
+def ternary_count(charge: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
+    """Signed total count of a clipped ternary neuron: ``clamp(round_half_away(charge/θ), -T·k, T·k)``."""
+    limit = torch.as_tensor(steps, device=charge.device, dtype=charge.dtype) * max_level
+    count = round_half_away(charge / threshold)
+    return torch.maximum(torch.minimum(count, limit), -limit)
+
+
+def ternary_drain(count: Tensor, max_level: int, max_steps: int) -> Tensor:
+    """``S[t] = sign(c) · clamp(|c| - t·k, 0, k)``: the drain of a signed count; shape ``[T, ...]``."""
+    t = torch.arange(max_steps, device=count.device, dtype=count.dtype).view(-1, *([1] * count.dim()))
+    return torch.sign(count).unsqueeze(0) * torch.clamp(count.abs().unsqueeze(0) - t * max_level, 0, max_level)
+
+
+def ternary_encode(charge: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
+    """Spike train ``[T_max, ...]`` of clipped ternary neurons charged once with ``charge``."""
+    max_steps = int(torch.as_tensor(steps).max())
+    return ternary_drain(ternary_count(charge, threshold, max_level, steps), max_level, max_steps)
+
+
+def ternary_encode_rate(current: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
+    """Spike train ``[T_max, ...]`` of ternary neurons fed the constant ``current`` for their ``steps``
+    steps, from rest: ``Σ S = clamp(round_half_away(T·I/θ), -T·k, T·k)``."""
+    step = partial(ternary_step, threshold=threshold, max_level=max_level)
+    return encode_constant(step, current, steps)
