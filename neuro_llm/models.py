@@ -63,4 +63,6 @@ def load_model(name: str | os.PathLike = "smollm2-135m", dtype: torch.dtype = to
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=dtype, **kwargs)
     model.to(device).eval()
+    model.neuro_llm_tokenizer = tokenizer  # lets convert() find calibration text on its own
+    model.neuro_llm_source = str(name)
     return model, tokenizer

@@ -40,7 +40,17 @@ def notify(event: Encoded) -> None:
 def observing(*observers):
     token = _OBSERVERS.set(_OBSERVERS.get() + tuple(observers))
     try:
-        yield observers[0] if len(observers) == 1 else observers
+        yield observers
+    finally:
+        _OBSERVERS.reset(token)
+
+
+@contextlib.contextmanager
+def silenced():
+    """No observer sees what runs inside (e.g. blocks before the first simulated one)."""
+    token = _OBSERVERS.set(())
+    try:
+        yield
     finally:
         _OBSERVERS.reset(token)
 

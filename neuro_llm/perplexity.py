@@ -1,6 +1,7 @@
 """Perplexity over non-overlapping windows: ``exp(Σ NLL / Σ predicted tokens)``."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from neuro_llm.data import load_tokens, windows
+from neuro_llm.observe import SpikeStats, observing
 
 
 @torch.no_grad()
@@ -27,15 +29,22 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
                  mode: str | None = None) -> dict:
     """WikiText-2 test perplexity of ``model``; ``mode`` switches a spiking model's execution mode.
 
-    Returns ``{"ppl", "windows", "tokens", "nll"}``."""
+    Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
+    raw spike totals) for a spiking model."""
+    from neuro_llm.convert import is_spiking, set_mode
+
     if mode is not None:
-        from neuro_llm.convert import set_mode
         set_mode(model, mode)
     chunks = windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows)
+    stats = SpikeStats()
     total_nll, total_tokens = 0.0, 0
-    for window in tqdm(chunks, desc=f"perplexity ({dataset}, {seqlen})", disable=not progress):
-        nll, count = window_nll(model, window)
-        total_nll += nll
-        total_tokens += count
-    return {"ppl": math.exp(total_nll / total_tokens), "windows": len(chunks),
-            "tokens": total_tokens, "nll": total_nll}
+    with observing(stats) if is_spiking(model) else contextlib.nullcontext():
+        for window in tqdm(chunks, desc=f"perplexity ({dataset}, {seqlen})", disable=not progress):
+            nll, count = window_nll(model, window)
+            total_nll += nll
+            total_tokens += count
+    result = {"ppl": math.exp(total_nll / total_tokens), "windows": len(chunks),
+              "tokens": total_tokens, "nll": total_nll}
+    if stats.values:
+        result.update(stats.summary())
+    return result

@@ -84,7 +84,7 @@ class SpikingAttention(nn.Module):
             psp = repeat_heads(v_spikes.to(ACC) * v_scale.to(ACC), groups, head_dim=-3)
             out = torch.matmul(p, psp).sum(0)
             if v_zero is not None:
-                out = out - torch.matmul(p, repeat_heads((v_scale * v_zero).to(ACC), groups))
+                out = out - torch.matmul(p, repeat_heads(v_scale.to(ACC) * v_zero.to(ACC), groups))
         else:
             out = torch.matmul(p, repeat_heads(self._decode(v_count, v_scale, v_zero), groups))
         return out.to(dtype).transpose(1, 2).contiguous(), probs

@@ -67,7 +67,7 @@ class SpikingLinear(nn.Module):
     def _accumulator_dtype(self, group: int, zero: Tensor | None, steps: int) -> torch.dtype:
         if not self.integer_weights:
             return torch.float64
-        reach = self.code.capacity(steps) + (float(zero.abs().max()) if zero is not None else 0.0)
+        reach = self.code.capacity(steps) + (float(zero.detach().abs().max()) if zero is not None else 0.0)
         return torch.float32 if reach * self._row_abs[group] < EXACT_FP32 else torch.float64
 
     # -- forward ------------------------------------------------------------------------------------

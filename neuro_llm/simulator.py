@@ -1,0 +1,99 @@
+"""Layer-by-layer simulation: run a (spiking) model one decoder block at a time.
+
+Only the block being simulated sits on ``device`` (the rest stays where it is, normally the CPU), so a
+model larger than the accelerator still simulates. Observers see every encoder (``on_encode``, through
+:mod:`neuro_llm.observe`), every time step (``on_step(layer, site, t, spikes_t)``) and every block output
+(``on_layer(layer, hidden)``).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from neuro_llm import observe
+from neuro_llm.blocks import decoder_layers
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class _StepRelay:
+    """Turns encoder events into per-step ``on_step`` calls (explicit mode only: collapsed has no steps)."""
+    on_step: object
+
+    def on_encode(self, event: observe.Encoded) -> None:
+        if event.spikes is not None:
+            for t in range(event.spikes.shape[0]):
+                self.on_step(event.layer, event.site, t, event.spikes[t])
+
+
+def parse_layers(spec: str | None, num_layers: int) -> list[int]:
+    """``"0-3"``, ``"5"``, ``"0,2,4-6"`` or ``None`` (all) → sorted layer indices, checked against the model."""
+    if spec is None or spec == "all":
+        return list(range(num_layers))
+    chosen = set()
+    try:
+        for part in str(spec).split(","):
+            lo, _, hi = part.strip().partition("-")
+            lo, hi = int(lo), int(hi or lo)
+            if lo > hi:
+                raise ValueError
+            chosen.update(range(lo, hi + 1))
+    except ValueError:
+        raise ValueError(f"--layers {spec!r}: expected ranges like 0-3 or 0,2,5-7") from None
+    bad = [i for i in chosen if not 0 <= i < num_layers]
+    if bad:
+        raise ValueError(f"--layers {spec!r}: the model has layers 0-{num_layers - 1}, not {sorted(bad)}")
+    return sorted(chosen)
+
+
+class LayerByLayerSimulator:
+    """``run(input_ids)`` → logits (or the last simulated block's hidden state)."""
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu", layers: list[int] | None = None,
+                 on_step=None, on_layer=None, observers=(), offload: bool = True, progress: bool = True):
+        self.model, self.device, self.offload, self.progress = model, torch.device(device), offload, progress
+        self.blocks = decoder_layers(model)
+        self.layers = list(range(len(self.blocks))) if layers is None else list(layers)
+        self.on_layer = on_layer
+        self.observers = tuple(observers) + ((_StepRelay(on_step),) if on_step else ())
+
+    def _causal_mask(self, length: int, dtype: torch.dtype) -> Tensor:
+        mask = torch.full((length, length), torch.finfo(dtype).min, dtype=dtype, device=self.device).triu(1)
+        return mask.view(1, 1, length, length)
+
+    @torch.no_grad()
+    def run(self, input_ids: Tensor) -> Tensor:
+        inner = self.model.model
+        if input_ids.dim() == 1:
+            input_ids = input_ids.view(1, -1)
+        embed = inner.embed_tokens
+        hidden = embed(input_ids.to(embed.weight.device)).to(self.device)
+        positions = torch.arange(input_ids.shape[1], device=self.device).view(1, -1)
+        rotary = inner.rotary_emb.to(self.device)
+        position_embeddings = rotary(hidden, positions)
+        mask = self._causal_mask(input_ids.shape[1], hidden.dtype)
+        last = max(self.layers)
+        with observe.observing(*self.observers):
+            for i in tqdm(range(last + 1), desc="simulating blocks", disable=not self.progress):
+                block = self.blocks[i]
+                home = next(block.parameters(), torch.empty(0)).device
+                block.to(self.device)
+                # blocks before the first simulated one run unobserved
+                with contextlib.nullcontext() if i in self.layers else observe.silenced():
+                    hidden = block(hidden, attention_mask=mask, position_ids=positions,
+                                   position_embeddings=position_embeddings)
+                if self.offload and home != self.device:
+                    block.to(home)
+                if self.on_layer is not None and i in self.layers:
+                    self.on_layer(i, hidden)
+        if last < len(self.blocks) - 1:
+            return hidden
+        head_device = self.model.lm_head.weight.device
+        hidden = inner.norm.to(head_device)(hidden.to(head_device))
+        return self.model.lm_head(hidden)
+

@@ -1,0 +1,118 @@
+"""convert(): spiking Llama / Mistral / Qwen2 (grouped-query attention) in both execution modes."""
+import pytest
+import torch
+from torch import nn
+
+from conftest import ARCHITECTURES, tiny_model
+from neuro_llm import SpikeConfig, SpikeStats, convert, observing, set_mode
+from neuro_llm.spiking_linear import SpikingLinear
+
+ENCODINGS = {  # name: SpikeConfig overrides
+    "t1": dict(method="spikellm", abits=4, salient=0.0, extra_steps=0),
+    "t2": dict(method="spikellm", abits=4, salient=0.2, extra_steps=1),
+    "t4": dict(method="spikellm", abits=4, salient=0.2, extra_steps=2),
+    "binary-IF": dict(method="spikellm", abits=4, spike_levels=2, salient=0.1, extra_steps=1),
+    "ternary": dict(method="sdllm", abits=4),
+    "ternary-k7": dict(method="sdllm", abits=4, spike_levels=7),
+}
+
+
+def relative_error(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_explicit_equals_collapsed(arch, encoding):
+    model = tiny_model(arch, seed=hash((arch, encoding)) % 1000)
+    calib = torch.randint(0, 96, (2, 48), generator=torch.Generator().manual_seed(1))
+    snn = convert(model, SpikeConfig(wbits=4, **ENCODINGS[encoding]), calibration=calib, progress=False)
+    ids = torch.randint(0, 96, (2, 40), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        set_mode(snn, "collapsed")
+        stats_c = SpikeStats()
+        with observing(stats_c):
+            collapsed = snn(ids).logits
+        set_mode(snn, "explicit")
+        stats_e = SpikeStats()
+        with observing(stats_e):
+            explicit = snn(ids).logits
+    assert relative_error(explicit, collapsed) <= 1e-5
+    # the spike statistics of the collapsed mode (derived from counts) equal the counted spikes
+    assert stats_c.summary() == stats_e.summary()
+    assert 0 < stats_e.firing_rate < 1
+
+
+def test_salient_channels_get_more_steps_and_bits():
+    model = tiny_model("llama")
+    calib = torch.randint(0, 96, (2, 48))
+    snn = convert(model, SpikeConfig(method="spikellm", wbits=4, abits=4, salient=0.25, extra_steps=1),
+                  calibration=calib, progress=False)
+    layers = [m for m in snn.modules() if isinstance(m, SpikingLinear)]
+    assert len(layers) == 7 * 2
+    for layer in layers:
+        assert sorted(layer.channel_steps.unique().tolist()) == [1, 2]
+        assert int((layer.channel_steps == 2).sum()) == round(0.25 * layer.in_features)
+    stats = SpikeStats()
+    with torch.no_grad(), observing(stats):
+        snn(torch.randint(0, 96, (1, 16)))
+    # linear inputs: 75% of channels carry 4 bits, 25% carry 8; Q/K/V carry 4 bits
+    linear_bits = sum(l.in_features * (4 * 0.75 + 8 * 0.25) for l in layers[:7])
+    attention_bits = 4 * (64 + 32 + 32)
+    expected = (linear_bits + attention_bits) / (sum(l.in_features for l in layers[:7]) + 128)
+    assert stats.avg_spike_bits == pytest.approx(expected, rel=1e-12)
+
+
+def test_quantized_model_tracks_fp_at_high_precision():
+    model = tiny_model("llama")
+    ids = torch.randint(0, 96, (1, 32))
+    with torch.no_grad():
+        reference = model(ids).logits
+        w8a8 = convert(model, SpikeConfig(method="rtn", wbits=8, abits=8), progress=False)(ids).logits
+        w4a4 = convert(model, SpikeConfig(method="rtn", wbits=4, abits=4), progress=False)(ids).logits
+    assert relative_error(w8a8, reference) < 0.02
+    assert relative_error(w8a8, reference) < relative_error(w4a4, reference)
+
+
+def test_convert_copies_unless_inplace():
+    model = tiny_model("llama")
+    snn = convert(model, SpikeConfig(method="rtn"), progress=False)
+    assert isinstance(model.model.layers[0].self_attn.q_proj, nn.Linear)
+    assert isinstance(snn.model.layers[0].self_attn.q_proj, SpikingLinear)
+    same = convert(model, SpikeConfig(method="rtn"), inplace=True, progress=False)
+    assert same is model and isinstance(model.model.layers[0].mlp.down_proj, SpikingLinear)
+
+
+def test_generate_with_kv_cache():
+    model = tiny_model("mistral")
+    snn = convert(model, SpikeConfig(method="spikellm", abits=8, salient=0.1, extra_steps=1, mode="explicit"),
+                  calibration=torch.randint(0, 96, (2, 32)), progress=False)
+    prompt = torch.randint(0, 96, (1, 12))
+    with torch.no_grad():
+        out = snn.generate(prompt, max_new_tokens=6, do_sample=False)
+        first = snn(prompt).logits[0, -1].argmax()
+    assert out.shape == (1, 18)
+    assert torch.equal(out[0, :12], prompt[0]) and out[0, 12] == first
+
+
+def test_salient_steps_need_calibration_text():
+    with pytest.raises(ValueError, match="calibration"):
+        convert(tiny_model("llama"), SpikeConfig(method="spikellm"), progress=False)
+
+
+def test_models_without_llama_blocks_are_refused():
+    with pytest.raises(ValueError, match="LLaMA block shape"):
+        convert(nn.Sequential(nn.Linear(2, 2)), SpikeConfig(method="rtn"))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(method="nope"), "unknown method"),
+    (dict(method="rtn", salient=0.1), "spiking methods"),
+    (dict(method="spikellm", abits=3, spike_levels=4), "does not tile"),
+    (dict(method="spikellm", wbits=0), "wbits"),
+    (dict(method="spikellm", salient=1.5), "salient"),
+    (dict(method="spikellm", mode="fast"), "unknown mode"),
+])
+def test_bad_configs_name_the_problem(bad, message):
+    with pytest.raises(ValueError, match=message):
+        SpikeConfig(**bad)
