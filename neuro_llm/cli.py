@@ -15,6 +15,13 @@ EXIT_INTERRUPTED = 130
 
 
 # ----------------------------------------------------------------------------- arguments
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line (the full usage stays behind --help)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="smollm2-135m",
                    help="smollm2-135m (default), a local Hugging Face model directory, or a .gguf file")
@@ -44,10 +51,10 @@ def _add_json(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neuro-llm", description=__doc__.split(":")[0] + ": spiking LLaMA "
-                                     "models: evaluate, simulate layer by layer, estimate neuromorphic energy")
+    parser = OneLineParser(prog="neuro-llm", description="Spiking LLaMA-family language models: evaluate, "
+                           "simulate layer by layer, estimate neuromorphic energy.")
     parser.add_argument("--version", action="version", version=f"neuro-llm {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     p = sub.add_parser("info", help="describe a model (architecture, sizes, source)")
     _add_model(p)

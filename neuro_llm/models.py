@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -46,14 +48,54 @@ def resolve_model(name: str | os.PathLike) -> tuple[Path, str | None]:
     )
 
 
+def cache_root() -> Path:
+    """Where de-quantized GGUF models are kept as safetensors: ``$NEURO_LLM_CACHE`` or ``~/.cache/neuro-llm``."""
+    return Path(os.environ.get("NEURO_LLM_CACHE", Path.home() / ".cache" / "neuro-llm"))
+
+
+def _gguf_cache_dir(gguf_path: Path) -> Path:
+    stat = gguf_path.stat()
+    return cache_root() / f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _cache_gguf(directory: Path, gguf: str, dtype: torch.dtype) -> Path:
+    """De-quantizing a GGUF file takes ~30 s; do it once and keep a safetensors copy (a pure function of
+    the file, keyed by its size and mtime, written to a temporary folder and renamed)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = _gguf_cache_dir(directory / gguf)
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf, local_files_only=True, dtype=dtype)
+        model.hf_quantizer = None  # the tensors are already de-quantized floats
+        del model.config.quantization_config
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(directory, gguf_file=gguf, local_files_only=True).save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:  # read-only home or a concurrent writer: fall back to the GGUF file itself
+        shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def load_model(name: str | os.PathLike = "smollm2-135m", dtype: torch.dtype = torch.float32,
-               device: str | torch.device = "cpu"):
+               device: str | torch.device = "cpu", cache: bool = True):
     """Return ``(model, tokenizer)`` for ``name``, in eval mode, on ``device``, offline.
 
-    The model must have the LLaMA block shape (Llama, Mistral, Qwen2)."""
+    The model must have the LLaMA block shape (Llama, Mistral, Qwen2). A GGUF file is de-quantized once
+    and cached as safetensors (``cache=False`` reads the GGUF every time)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     directory, gguf = resolve_model(name)
+    if gguf and cache:
+        cached = _cache_gguf(directory, gguf, dtype)
+        if cached != directory:
+            directory, gguf = cached, None
     kwargs = {"gguf_file": gguf} if gguf else {}
     config = AutoConfig.from_pretrained(directory, local_files_only=True, **kwargs)
     if config.model_type not in SUPPORTED_ARCHITECTURES:

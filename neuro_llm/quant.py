@@ -9,11 +9,15 @@ Weights (RTN, per output channel, asymmetric, ``b`` bits)::
 
     s = (max_c W - min_c W) / (2^b - 1),  z = round(-min/s),  W = s · (clamp(round(W/s) + z, 0, 2^b-1) - z)
 
-``round(v) = floor(v + 1/2)`` (``sign(v)·floor(|v| + 1/2)`` for symmetric codes), the rounding of the neurons.
+``round`` is the neurons' own rounding (:mod:`neurons.functional`): nearest, ties up for the asymmetric
+code and ties toward zero for the symmetric one. The quantizer shares the rounding primitive, not the
+dynamics: counts here are one clamp of one rounding, the spike trains come from charge/fire/reset.
 """
 from __future__ import annotations
 
 import torch
+
+from neurons.functional import round_half_to_zero, round_half_up
 
 Tensor = torch.Tensor
 SCALE_EPS = 1e-5  # as OmniQuant: a constant row still gets a usable step
@@ -24,7 +28,7 @@ def asymmetric_scale_zero(x: Tensor, n: Tensor | int, dim) -> tuple[Tensor, Tens
     xmin = x.amin(dim, keepdim=True)
     xmax = x.amax(dim, keepdim=True)
     scale = ((xmax - xmin) / n).clamp_min(SCALE_EPS)
-    zero = torch.floor(-xmin / scale + 0.5)
+    zero = round_half_up(-xmin / scale)
     return scale, zero
 
 
@@ -34,15 +38,14 @@ def symmetric_scale(x: Tensor, n: Tensor | int, dim) -> Tensor:
 
 
 def asymmetric_count(x: Tensor, scale: Tensor, zero: Tensor, n: Tensor | int) -> Tensor:
-    """``q = clamp(floor(x/Δ + z + 1/2), 0, n)``."""
-    q = torch.floor(x / scale + zero + 0.5)
+    """``q = clamp(round(x/Δ + z), 0, n)``."""
+    q = round_half_up(x / scale + zero)
     return torch.minimum(q.clamp_min(0), torch.as_tensor(n, dtype=q.dtype, device=q.device))
 
 
 def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int) -> Tensor:
-    """``q = clamp(sign(x/Δ)·floor(|x/Δ| + 1/2), -n, n)``."""
-    u = x / scale
-    q = torch.sign(u) * torch.floor(u.abs() + 0.5)
+    """``q = clamp(round(x/Δ), -n, n)`` (ties toward zero)."""
+    q = round_half_to_zero(x / scale)
     n = torch.as_tensor(n, dtype=q.dtype, device=q.device)
     return torch.maximum(torch.minimum(q, n), -n)
 

@@ -1,15 +1,19 @@
-"""Spiking self-attention: the two activation-by-activation products driven by spikes.
+"""Spiking self-attention: the activation-by-activation products fed by spike trains.
 
-* ``QKᵀ``: Q is encoded per token (and head), K per channel over tokens. K's spike trains are integrated
-  into the synaptic matrix ``K̂ = Δ_k (Σ_t S_k[t] - z_k)``; Q's spikes then drive it step by step:
-  ``scores = Δ_q · (Σ_t S_q[t] K̂ᵀ - z_q · rowsum K̂)``.
-* ``P·V``: V is encoded per token; the softmax probabilities ``P`` (floating point) weight V's spikes:
-  ``out = Σ_t P (Δ_v S_v[t]) - P (Δ_v z_v)``.
+Q is encoded per token (and head), K per channel over tokens, V per token; K and V per key/value head,
+so the scales belong to the head group that grouped-query attention shares. Each operand's spike train
+is integrated by the neurons that receive it (``Σ_t S[t]``, an exact integer count), and the products
+use the integrated membranes::
 
-Grouped-query attention: K and V are encoded per key/value head (their scales belong to the head
-group), then shared by the query heads of the group. Softmax, RoPE and the KV cache stay floating point
-(the cache holds un-encoded K and V; each forward re-encodes them). The products accumulate in float64
-in both modes, so ``explicit`` and ``collapsed`` differ only by float64 rounding.
+    scores = Δ_q (Σ_t S_q[t] - z_q) · (Δ_k (Σ_t S_k[t] - z_k))ᵀ        P = softmax(scores · d^-½ + mask)
+    out    = P · Δ_v (Σ_t S_v[t] - z_v)
+
+Unlike a linear layer, whose synapses are integer codes and can take every step's spikes exactly, both
+operands here carry real-valued scales (K's even vary inside the dot product), so a per-step float
+accumulation could not be made bit-identical to the collapsed product and tiny rounding differences would
+flip later quantization decisions. Integrating first keeps ``explicit`` and ``collapsed`` bit-identical
+while every spike of every step is still materialized for observers. Softmax, RoPE and the KV cache stay
+floating point (the cache holds un-encoded K and V; each forward re-encodes them).
 """
 from __future__ import annotations
 
@@ -20,13 +24,12 @@ from neuro_llm import observe
 from neuro_llm.encoding import SpikeCode
 
 Tensor = torch.Tensor
-ACC = torch.float64
 ATTENTION_NAME = "neuro_llm_spiking"
 
 
-def repeat_heads(x: Tensor, groups: int, head_dim: int = -3) -> Tensor:
-    """Share each key/value head with the ``groups`` query heads of its group."""
-    return x if groups == 1 else torch.repeat_interleave(x, groups, dim=head_dim)
+def repeat_heads(x: Tensor, groups: int) -> Tensor:
+    """Share each key/value head (dim -3) with the ``groups`` query heads of its group."""
+    return x if groups == 1 else torch.repeat_interleave(x, groups, dim=-3)
 
 
 class SpikingAttention(nn.Module):
@@ -36,58 +39,32 @@ class SpikingAttention(nn.Module):
         super().__init__()
         self.code, self.steps, self.site, self.layer, self.mode = code, steps, site, layer, mode
 
-    def _encode(self, x: Tensor, dim: int, name: str) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """Returns ``(count, scale, zero, spikes)``; ``spikes`` only in explicit mode."""
+    def encode(self, x: Tensor, dim: int, name: str) -> Tensor:
+        """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count."""
         scale, zero = self.code.scale_zero(x, self.steps, dim)
-        if self.mode == "explicit":
-            spikes = self.code.spikes(x, scale, zero, self.steps)
-            count = spikes.sum(0)
-        else:
-            spikes, count = None, self.code.count(x, scale, zero, self.steps)
+        spikes = self.code.spikes(x, scale, zero, self.steps) if self.mode == "explicit" else None
+        count = spikes.sum(0) if spikes is not None else self.code.count(x, scale, zero, self.steps)
         if observe.active():
             observe.notify(observe.Encoded(f"{self.site}.{name}", self.layer, self.code, count, self.steps,
                                            spikes=spikes))
-        return count, scale, zero, spikes
-
-    @staticmethod
-    def _decode(count: Tensor, scale: Tensor, zero: Tensor | None) -> Tensor:
-        centred = count - zero if zero is not None else count
-        return scale.to(ACC) * centred.to(ACC)
+        return scale * (count - zero if zero is not None else count)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
                 scaling: float, groups: int) -> tuple[Tensor, Tensor]:
         dtype = query.dtype
-        q_count, q_scale, q_zero, q_spikes = self._encode(query.float(), -1, "q")
-        k_count, k_scale, k_zero, _ = self._encode(key.float(), -2, "k")
-        v_count, v_scale, v_zero, v_spikes = self._encode(value.float(), -1, "v")
-        k_hat = repeat_heads(self._decode(k_count, k_scale, k_zero), groups)
-
-        if self.mode == "explicit":
-            scores = torch.matmul(q_spikes.to(ACC), k_hat.transpose(-1, -2)).sum(0)
-            if q_zero is not None:
-                scores = scores - q_zero.to(ACC) * k_hat.sum(-1).unsqueeze(-2)
-            scores = q_scale.to(ACC) * scores
-        else:
-            scores = torch.matmul(self._decode(q_count, q_scale, q_zero), k_hat.transpose(-1, -2))
-
-        scores = scores.to(dtype) * scaling
+        q_hat = self.encode(query.float(), -1, "q")
+        k_hat = repeat_heads(self.encode(key.float(), -2, "k"), groups)
+        v_hat = repeat_heads(self.encode(value.float(), -1, "v"), groups)
+        scores = torch.matmul(q_hat, k_hat.transpose(-1, -2)) * scaling
         if attention_mask is not None:
             scores = scores + attention_mask[..., : key.shape[-2]]
         elif query.shape[-2] > 1:
             q_len, kv_len = query.shape[-2], key.shape[-2]
             causal = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
             scores = scores.masked_fill(~causal, torch.finfo(scores.dtype).min)
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
-
-        p = probs.to(ACC)
-        if self.mode == "explicit":
-            psp = repeat_heads(v_spikes.to(ACC) * v_scale.to(ACC), groups, head_dim=-3)
-            out = torch.matmul(p, psp).sum(0)
-            if v_zero is not None:
-                out = out - torch.matmul(p, repeat_heads(v_scale.to(ACC) * v_zero.to(ACC), groups))
-        else:
-            out = torch.matmul(p, repeat_heads(self._decode(v_count, v_scale, v_zero), groups))
-        return out.to(dtype).transpose(1, 2).contiguous(), probs
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        out = torch.matmul(probs, v_hat)
+        return out.to(dtype).transpose(1, 2).contiguous(), probs.to(dtype)
 
 
 def spiking_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):

@@ -16,10 +16,13 @@ The ``+ 1/2`` makes the neuron round to nearest (it fires level k once V ≥ (k 
 Ternary GIF (SDLLM), spikes in ``-k..k`` (``k = 1``: -1/0/+1) with membrane clipping::
 
     clip:    V[t] = clamp(V[t], -T·k·θ, T·k·θ)   (charge the neuron cannot emit in T steps is cut)
-    fire:    S[t] = sign(V[t]) · min(floor(|V[t]| / θ + 1/2), k)
+    fire:    S[t] = sign(V[t]) · min(ceil(|V[t]| / θ - 1/2), k)
     reset:   V[t] = V[t] - θ · S[t]
 
-so a signed integer count ``x`` takes ``ceil(|x| / k)`` steps, not the ``2|x|`` of an offset code.
+so ``θ · Σ_t S[t] = θ · clamp(sign(V)·ceil(|V|/θ - 1/2), -T·k, T·k)``, a symmetric quantizer, and a signed
+integer count ``x`` takes ``ceil(|x| / k)`` steps, not the ``2|x|`` of an offset code. Ties go toward
+zero (fire ±j once ``|V| > (j - 1/2)·θ``): with ties away from zero, ``V = θ/2`` would fire +1, leave
+``-θ/2``, fire -1, and so on for ever.
 
 A neuron given per-channel ``steps`` is gated off after its steps: no input, no spike (:func:`unroll`).
 """
@@ -42,9 +45,11 @@ def round_half_up(v: Tensor) -> Tensor:
     return r + (r - v == -0.5).to(r.dtype)
 
 
-def round_half_away(v: Tensor) -> Tensor:
-    """``sign(v) · floor(|v| + 1/2)`` (exact): symmetric rounding used by ternary neurons and quantizers."""
-    return torch.sign(v) * round_half_up(v.abs())
+def round_half_to_zero(v: Tensor) -> Tensor:
+    """``sign(v) · ceil(|v| - 1/2)`` (exact): nearest integer, ties toward zero; the symmetric rounding of
+    ternary neurons (subtracting the integer it returns never leaves a residual that rounds back)."""
+    r = torch.round(v)
+    return torch.where((r - v).abs() == 0.5, torch.trunc(v), r)
 
 
 def zero_reset(spikes: Tensor, mem: Tensor) -> Tensor:
@@ -116,8 +121,8 @@ def gif_encode_rate(current: Tensor, threshold: Tensor | float, levels: int, ste
 
 # ----------------------------------------------------------------------------- ternary (signed)
 def ternary_fire(mem: Tensor, threshold: Tensor | float, max_level: int) -> Tensor:
-    """``S = sign(V) · min(floor(|V|/θ + 1/2), k)``: a signed spike in ``-k..k``."""
-    return torch.clamp(round_half_away(mem / threshold), -max_level, max_level)
+    """``S = sign(V) · min(ceil(|V|/θ - 1/2), k)``: a signed spike in ``-k..k``."""
+    return torch.clamp(round_half_to_zero(mem / threshold), -max_level, max_level)
 
 
 def ternary_step(current: Tensor, mem: Tensor, threshold: Tensor | float, max_level: int,
@@ -138,9 +143,9 @@ def clip_membrane(mem: Tensor, threshold: Tensor | float, max_level: int, steps:
 
 
 def ternary_count(charge: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
-    """Signed total count of a clipped ternary neuron: ``clamp(round_half_away(charge/θ), -T·k, T·k)``."""
+    """Signed total count of a clipped ternary neuron: ``clamp(round_half_to_zero(charge/θ), -T·k, T·k)``."""
     limit = torch.as_tensor(steps, device=charge.device, dtype=charge.dtype) * max_level
-    count = round_half_away(charge / threshold)
+    count = round_half_to_zero(charge / threshold)
     return torch.maximum(torch.minimum(count, limit), -limit)
 
 
@@ -158,6 +163,6 @@ def ternary_encode(charge: Tensor, threshold: Tensor | float, max_level: int, st
 
 def ternary_encode_rate(current: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
     """Spike train ``[T_max, ...]`` of ternary neurons fed the constant ``current`` for their ``steps``
-    steps, from rest: ``Σ S = clamp(round_half_away(T·I/θ), -T·k, T·k)``."""
+    steps, from rest: ``Σ S = clamp(round_half_to_zero(T·I/θ), -T·k, T·k)``."""
     step = partial(ternary_step, threshold=threshold, max_level=max_level)
     return encode_constant(step, current, steps)

@@ -37,7 +37,7 @@ def test_explicit_equals_collapsed(arch, encoding):
         stats_e = SpikeStats()
         with observing(stats_e):
             explicit = snn(ids).logits
-    assert relative_error(explicit, collapsed) <= 1e-5
+    assert torch.equal(explicit, collapsed)  # bit-identical (the issue asks for <= 1e-5 relative)
     # the spike statistics of the collapsed mode (derived from counts) equal the counted spikes
     assert stats_c.summary() == stats_e.summary()
     assert 0 < stats_e.firing_rate < 1
