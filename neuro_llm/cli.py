@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-windows", type=int, default=None, help="evaluate only the first N windows")
     p.add_argument("--tasks", default=None, help="comma-separated zero-shot tasks (piqa,arc_easy,...)")
     p.add_argument("--limit", type=int, default=None, help="items per zero-shot task")
+    p.add_argument("--batch-size", type=int, default=16, help="zero-shot scoring batch size")
+    p.add_argument("--predictions", action="store_true", help="keep per-item zero-shot predictions in --json")
     _add_json(p)
 
     p = sub.add_parser("simulate", help="simulate a spiking model block by block and record its spikes")
@@ -134,7 +136,7 @@ def _load_and_convert(args):
 def cmd_eval(args) -> dict:
     from neuro_llm.perplexity import evaluate_ppl
 
-    _check_positive(seqlen=args.seqlen, max_windows=args.max_windows, limit=args.limit)
+    _check_positive(seqlen=args.seqlen, max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size)
     start = time.time()
     model, tok, config = _load_and_convert(args)
     result = {"model": args.model, "method": config.method, "wbits": config.wbits, "abits": config.abits,
@@ -144,7 +146,14 @@ def cmd_eval(args) -> dict:
     result.update(ppl)
     if args.tasks:
         from neuro_llm.tasks import evaluate_tasks
-        result["tasks"] = evaluate_tasks(model, tok, tasks=args.tasks.split(","), limit=args.limit)
+        report = evaluate_tasks(model, tok, tasks=args.tasks.split(","), limit=args.limit, batch_size=args.batch_size)
+        if not args.predictions:
+            report.pop("predictions", None)
+        result["tasks"] = report["tasks"]
+        result.update({k: v for k, v in report.items() if k != "tasks"})
+        for name, r in report["tasks"].items():
+            print(f"{name}: acc {r['acc']:.3f}" + (f", acc_norm {r['acc_norm']:.3f}" if "acc_norm" in r else "")
+                  + f" ({r['n']} items)")
     result["seconds"] = time.time() - start
     summary = f"{config.method} W{config.wbits}A{config.abits} ({config.mode}): ppl {result['ppl']:.3f}"
     if "avg_spike_bits" in result:
@@ -170,7 +179,10 @@ def cmd_simulate(args) -> dict:
     ids = load_tokens(tok, "wikitext2", "test", args.data_dir)[: args.tokens]
     metadata = {"model": args.model, "method": config.method, "config": config.to_dict(),
                 "command": " ".join(sys.argv)}
-    return simulate_to_hdf5(model, ids, args.record, layers=layers, device=args.device, metadata=metadata)
+    result = simulate_to_hdf5(model, ids, args.record, layers=layers, device=args.device, metadata=metadata)
+    print(f"recorded {result['tokens']} tokens, firing rate {result['firing_rate']:.4f}, {result['sops']:.3e} SOPs "
+          f"-> {result['path']} ({result['bytes'] / 1e6:.1f} MB)")
+    return result
 
 
 COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate}

@@ -56,4 +56,5 @@ class SpikeCode:
 
     def events(self, count: Tensor) -> Tensor:
         """Number of non-zero spikes a neuron holding ``count`` fires when drained: ``ceil(|q| / per_step)``."""
-        return torch.ceil(count.abs() / self.per_step)
+        magnitude = count.abs().to(torch.int64)  # integer division: float ``q / k`` may be ``q · (1/k)`` on GPUs
+        return torch.div(magnitude + self.per_step - 1, self.per_step, rounding_mode="floor")

@@ -44,7 +44,7 @@ def boolq(doc: dict) -> Item:
 
 
 def hellaswag_clean(text: str) -> str:
-    """lm-eval's HellaSwag text cleanup: strip, WikiHow ``[title]`` → ``". "``, drop ``[...]``, ``"  "`` → ``" "``."""
+    """lm-eval's HellaSwag cleanup: strip, WikiHow ``" [title]"`` → ``". "``, drop ``[...]``, ``"  "`` → ``" "``."""
     text = text.strip().replace(" [title]", ". ")
     return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
 

@@ -28,7 +28,7 @@ class NeuroLLM(LM):
             model, tokenizer = load_model(pretrained, device=device)
         elif tokenizer is None:
             raise ValueError("NeuroLLM(model=...) needs its tokenizer too")
-        if not str(batch_size).isdigit():
+        if not str(batch_size).isdigit() or int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer ('auto' is not supported), got {batch_size!r}")
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.max_gen_toks, self.progress = int(batch_size), int(max_gen_toks), progress
@@ -55,7 +55,6 @@ class NeuroLLM(LM):
         """Greedy continuation of each context up to its ``until`` strings or EOS (sampling is not supported)."""
         outputs = []
         for context, kwargs in (req.args for req in requests):
-            kwargs = dict(kwargs)
             if kwargs.get("do_sample") or kwargs.get("temperature", 0.0) > 0.0:
                 raise NotImplementedError("neuro-llm only decodes greedily: drop do_sample/temperature")
             until = kwargs.get("until") or []

@@ -74,6 +74,8 @@ def score_tokens(model, requests: list[tuple[list[int], list[int]]], batch_size:
     The input is ``(context + continuation)[:-1]``, left-truncated to the model's context length;
     requests with the same input share one forward row (e.g. one-token answers to one question);
     rows are batched longest first."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     limit = max_length(model)
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, (context, continuation) in enumerate(requests):

@@ -1,0 +1,1 @@
+"""Analysis of spiking runs: recorders, exact operation counts, HDF5 recordings, energy models and plots."""

@@ -1,0 +1,86 @@
+"""WikiText-2 test perplexity of every method on SmolLM2-135M → ``benchmarks/results/perplexity.json``.
+
+    python benchmarks/perplexity.py --device cuda --seqlen 2048               # every preset, all windows
+    python benchmarks/perplexity.py --presets fp rtn-w4a4 --seqlen 1024 --max-windows 16
+
+Each preset is converted (calibrated on WikiText-2 valid) and evaluated in ``collapsed`` mode (equal to
+``explicit``, see tests); ``--explicit`` also evaluates the explicit spike trains and records both.
+Rows are merged into the JSON by (preset, seqlen, max_windows); ``benchmarks/write_results.py`` turns
+the JSON files into ``docs/results.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+PRESETS = {
+    "fp": dict(method="fp"),
+    "rtn-w4a8": dict(method="rtn", wbits=4, abits=8),
+    "rtn-w4a4": dict(method="rtn", wbits=4, abits=4),
+    "rtn-w4a16": dict(method="rtn", wbits=4, abits=16),
+    "spikellm-w4a8-t2": dict(method="spikellm", wbits=4, abits=8, salient=0.1, extra_steps=1),
+    "spikellm-w4a4-t2": dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=1),
+    "spikellm-w4a4-t4": dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=2),
+    "sdllm-w4a4": dict(method="sdllm", wbits=4, abits=4),
+}
+RESULTS = Path(__file__).parent / "results" / "perplexity.json"
+
+
+def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, explicit: bool) -> dict:
+    from neuro_llm import SpikeConfig, convert, evaluate_ppl, load_model
+
+    model, tok = load_model("smollm2-135m", device=device)
+    config = SpikeConfig(**PRESETS[preset])
+    start = time.time()
+    model = convert(model, config, tokenizer=tok, inplace=True)
+    calibration_seconds = time.time() - start
+    row = {"preset": preset, "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows,
+           "calibration_seconds": calibration_seconds, "device": _device_name(device)}
+    for mode in ("collapsed", "explicit") if explicit and config.method != "fp" else ("collapsed",):
+        start = time.time()
+        result = evaluate_ppl(model, tok, seqlen=seqlen, max_windows=max_windows, mode=None if config.method == "fp" else mode)
+        result["seconds"] = time.time() - start
+        row[mode] = result
+    return row
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+
+
+def merge(rows: list[dict], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text()) if path.exists() else []
+    keys = {(r["preset"], r["seqlen"], r["max_windows"]) for r in rows}
+    merged = [r for r in old if (r["preset"], r["seqlen"], r["max_windows"]) not in keys] + rows
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--seqlen", type=int, default=2048)
+    parser.add_argument("--max-windows", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--explicit", action="store_true", help="also evaluate explicit spike trains")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = []
+    for preset in args.presets:
+        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit)
+        rows.append(row)
+        merge([row], args.out)  # keep finished presets even if a later one is interrupted
+        summary = {m: round(row[m]["ppl"], 3) for m in ("collapsed", "explicit") if m in row}
+        print(f"{preset}: {summary}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
