@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 METHODS = ("fp", "rtn", "gptq", "omniquant", "spikellm", "sdllm", "pbllm")
-IMPLEMENTED_METHODS = ("fp", "rtn", "spikellm", "sdllm")
+IMPLEMENTED_METHODS = METHODS
+WEIGHT_SPIKES = ("int", "ternary")
+WEIGHT_METHODS = ("rtn", "gptq", "omniquant")
+SALIENCY = ("first", "second")
 SPIKING_METHODS = ("spikellm", "sdllm")
 MODES = ("explicit", "collapsed")
 FULL_PRECISION_BITS = 16
@@ -31,9 +34,17 @@ class SpikeConfig:
     spike_levels: int | None = None     # gif: levels L per step; ternary: max level k per step
     mode: str = "collapsed"
     quantize_attention: bool = True     # spike-encode Q, K, V of the attention products
-    calib_windows: int = 4              # WikiText-2 valid windows for saliency
+    calib_windows: int = 4              # WikiText-2 valid windows for calibration
     calib_seqlen: int = 512
     seed: int = 0
+    weight_method: str | None = None    # spiking methods: weights from rtn | gptq | omniquant (default rtn)
+    saliency: str = "first"             # Optimal Brain Spiking order for channel ranking
+    group_size: int | None = None       # GPTQ weight groups (None: one scale per output row)
+    act_order: bool = False             # GPTQ: quantize columns in order of decreasing Hessian diagonal
+    epochs: int = 2                     # OmniQuant epochs per block (the paper: 20)
+    weight_spikes: str = "int"          # spikellm: "ternary" = sparse ternary GIF weight spikes (additive-only)
+    weight_salient: float = 0.1         # pbllm / ternary weights: fraction of salient weights (Hessian-ranked)
+    weight_extra_steps: int = 1         # ternary weights: salient weights get 2**k ternary steps
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -61,6 +72,27 @@ class SpikeConfig:
             )
         if self.quantizes_activations:
             self.per_step  # validates spike_levels against abits
+        if self.weight_method is not None:
+            if self.weight_method not in WEIGHT_METHODS:
+                raise ValueError(f"unknown weight method {self.weight_method!r}: accepted {', '.join(WEIGHT_METHODS)}")
+            if self.method not in SPIKING_METHODS and self.weight_method != self.method:
+                raise ValueError(f"--weight-method applies to spiking methods; {self.method!r} is its own weight method")
+        if self.weight_spikes not in WEIGHT_SPIKES:
+            raise ValueError(f"unknown weight spikes {self.weight_spikes!r}: accepted {', '.join(WEIGHT_SPIKES)}")
+        if self.weight_spikes == "ternary" and self.method != "spikellm":
+            raise ValueError("ternary weight spikes belong to spikellm (--method spikellm --weight-spikes ternary)")
+        if self.method == "pbllm" and self.wbits != 1:
+            raise ValueError("pbllm binarizes weights (salient ones kept at 8 bits): use --wbits 1")
+        if self.weight_spikes == "ternary" and self.wbits != 2:
+            raise ValueError("ternary weight spikes are a 2-bit weight code: use --wbits 2")
+        if not (0.0 <= self.weight_salient < 1.0):
+            raise ValueError(f"weight_salient must be a fraction in [0, 1), got {self.weight_salient}")
+        if self.saliency not in SALIENCY:
+            raise ValueError(f"unknown saliency {self.saliency!r}: accepted {', '.join(SALIENCY)}")
+        if self.group_size is not None and self.group_size < 1:
+            raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
         if self.calib_windows < 1 or self.calib_seqlen < 2:
             raise ValueError("calib_windows must be >= 1 and calib_seqlen >= 2")
 
@@ -68,6 +100,16 @@ class SpikeConfig:
     @property
     def kind(self) -> str:
         return "ternary" if self.method == "sdllm" else "gif"
+
+    @property
+    def weights_from(self) -> str:
+        """Which calibration produces the weights: the method itself, ``pbllm``, sparse ``ternary`` weight
+        spikes (GPTQ-compensated), or a spiking method's ``weight_method`` (default rtn)."""
+        if self.method in WEIGHT_METHODS or self.method == "pbllm":
+            return self.method
+        if self.weight_spikes == "ternary":
+            return "ternary"
+        return self.weight_method or "rtn"
 
     @property
     def quantizes_weights(self) -> bool:
@@ -130,5 +172,5 @@ class SpikeConfig:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out.update(salient=self.salient_fraction, extra_steps=self.extra_step_count)
+        out.update(salient=self.salient_fraction, extra_steps=self.extra_step_count, weight_method=self.weights_from)
         return out

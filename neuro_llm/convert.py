@@ -13,10 +13,10 @@ import copy
 import torch
 from torch import nn
 
-from neuro_llm import quant
 from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
+from neuro_llm.calibrate import calibrate_blocks, make_calibrator
 from neuro_llm.config import MODES, SpikeConfig
-from neuro_llm.saliency import allocate_steps, linear_input_saliency
+from neuro_llm.saliency import allocate_steps, second_order_saliency
 from neuro_llm.spiking_attention import ATTENTION_NAME, SpikingAttention, register_attention
 from neuro_llm.spiking_linear import SpikingLinear
 
@@ -34,52 +34,56 @@ def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None) -> torch.
 
 @torch.no_grad()
 def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: torch.Tensor | None = None,
-            inplace: bool = False, progress: bool = True, data_dir=None) -> nn.Module:
+            inplace: bool = False, progress: bool = True, data_dir=None, device=None) -> nn.Module:
     """Return the spiking (or quantized) version of ``model`` described by ``config``.
 
-    Saliency-based step allocation needs calibration text: pass ``calibration`` (``[n, seqlen]`` ids) or a
-    ``tokenizer`` (``load_model`` attaches one to the model)."""
-    layers = decoder_layers(model)
+    Methods that learn from data (GPTQ, OmniQuant) and saliency-based step allocation need calibration
+    text: pass ``calibration`` (``[n, seqlen]`` ids) or a ``tokenizer`` (``load_model`` attaches one to the
+    model). Calibration runs block by block (:mod:`neuro_llm.calibrate.loop`) on ``device``."""
+    decoder_layers(model)
     if not inplace:
         model = copy.deepcopy(model)
-        layers = decoder_layers(model)
     model.neuro_llm_config = config
     if config.method == "fp":
         return model
 
-    saliency = {}
-    if config.uses_saliency:
-        if calibration is None:
-            tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
-            if tokenizer is None:
-                raise ValueError("salient channels need calibration text: pass tokenizer= or calibration=")
-            calibration = calibration_windows(tokenizer, config, data_dir)
-        saliency = linear_input_saliency(model, calibration, progress=progress)
+    method = make_calibrator(config)
+    second_order = config.uses_saliency and config.saliency == "second"
+    if (method.needs_data or config.uses_saliency) and calibration is None:
+        tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
+        if tokenizer is None:
+            raise ValueError("this configuration needs calibration text: pass tokenizer= or calibration=")
+        calibration = calibration_windows(tokenizer, config, data_dir)
+    if not (method.needs_data or config.uses_saliency):
+        calibration = None
 
     code = config.code if config.quantizes_activations else None
-    for i, layer in enumerate(layers):
+
+    def build_block(block: nn.Module, index: int, weights: dict, stats: dict) -> None:
         for name in LINEAR_NAMES:
-            site = f"layers.{i}.{name}"
             parent_name, attr = name.rsplit(".", 1)
-            parent = layer.get_submodule(parent_name)
+            parent = block.get_submodule(parent_name)
             linear = getattr(parent, attr)
-            weight = linear.weight.detach().float()
-            if config.quantizes_weights:
-                codes, scale = quant.rtn_weight(weight, config.wbits)
-            else:
-                codes, scale = weight, None
+            w = weights[name]
             steps = None
             if code is not None:
                 steps = torch.full((linear.in_features,), config.base_steps, dtype=torch.long)
-                if site in saliency:
-                    steps = allocate_steps(saliency[site], config.salient_fraction, config.base_steps,
+                if config.uses_saliency:
+                    score = (second_order_saliency(w, stats[name].mean_hessian) if second_order
+                             else stats[name].saliency)
+                    steps = allocate_steps(score.cpu(), config.salient_fraction, config.base_steps,
                                            config.salient_steps)
-            setattr(parent, attr, SpikingLinear.from_linear(linear, codes, scale, code=code, channel_steps=steps,
-                                                            site=site, layer=i))
+            bias = w.bias if w.bias is not None else linear.bias
+            setattr(parent, attr, SpikingLinear(w.codes, w.scale, bias, code=code, channel_steps=steps,
+                                                site=f"layers.{index}.{name}", layer=index).to(linear.weight.device))
         if code is not None and config.quantize_attention:
-            layer.self_attn.spiking = SpikingAttention(code, config.base_steps, site=f"layers.{i}.self_attn", layer=i)
+            block.self_attn.spiking = SpikingAttention(code, config.base_steps, site=f"layers.{index}.self_attn",
+                                                       layer=index)
+
     register_attention()
     model.config._attn_implementation = ATTENTION_NAME
+    calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
+                     collect_hessian=second_order)
     set_mode(model, config.mode)
     return model
 

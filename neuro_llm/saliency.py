@@ -1,49 +1,34 @@
-"""Optimal Brain Spiking, first order: which input channels of a linear layer deserve more GIF steps.
+"""Optimal Brain Spiking: which input channels deserve more GIF steps.
 
-For ``y = x Wᵀ`` the first-order Taylor term of ``½‖y‖²`` in the input is ``x ⊙ ∂/∂x = x ⊙ (x Wᵀ W)``;
-a channel's saliency is its mean over calibration tokens, ``s_c = mean_tokens(x ⊙ x Wᵀ W)_c``, ranked by
-magnitude. The top ``salient`` fraction of channels gets ``salient_steps`` steps, the rest ``base_steps``.
+First order (SpikeLLM): for ``y = x Wᵀ`` the Taylor term of ``½‖y‖²`` in the input is ``x ⊙ (x Wᵀ W)``;
+a channel's saliency is its mean over calibration tokens, ``s_c = mean_tokens(x ⊙ x Wᵀ W)_c``
+(accumulated by :class:`neuro_llm.calibrate.loop.LinearInputStats`).
+
+Second order (OBS / GPTQ / PB-LLM): removing weight ``w_oc`` costs ``w_oc² / [H⁻¹]_cc²``-weighted error
+with ``H = 2 X Xᵀ``; a channel's saliency sums it over the output rows, ``s_c = Σ_o w_oc² / [H⁻¹]_cc²``.
+
+Either way the ``round(fraction · C)`` channels of largest ``|s|`` get ``salient_steps`` steps.
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
-from tqdm.auto import tqdm
-
-from neuro_llm.blocks import decoder_layers, linear_sites
 
 Tensor = torch.Tensor
 
 
-@torch.no_grad()
-def linear_input_saliency(model: nn.Module, calibration: Tensor, progress: bool = True) -> dict[str, Tensor]:
-    """``site → s`` (``[in_features]``) for every linear layer of every decoder block, from the FP model
-    run on ``calibration`` (``[n, seqlen]`` token ids)."""
-    sums: dict[str, Tensor] = {}
-    tokens: dict[str, int] = {}
-    handles = []
+def inverse_hessian_diagonal(hessian: Tensor, damp: float = 0.01) -> Tensor:
+    """``diag(H⁻¹)`` with GPTQ's dampening ``H + damp · mean(diag H) · I`` (dead channels get ``H_cc = 1``)."""
+    h = hessian.double().clone()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1
+    h += damp * torch.mean(torch.diag(h)) * torch.eye(h.shape[0], dtype=h.dtype, device=h.device)
+    return torch.diag(torch.cholesky_inverse(torch.linalg.cholesky(h))).float()
 
-    def hook(site):
-        def accumulate(module, inputs, output):
-            x = inputs[0].reshape(-1, module.in_features).float()
-            y = output.reshape(-1, module.out_features).float()
-            if module.bias is not None:
-                y = y - module.bias.float()
-            s = (x * (y @ module.weight.float())).sum(0)
-            sums[site] = sums.get(site, 0) + s
-            tokens[site] = tokens.get(site, 0) + x.shape[0]
-        return accumulate
 
-    for site, linear in linear_sites(model):
-        handles.append(linear.register_forward_hook(hook(site)))
-    device = next(model.parameters()).device
-    try:
-        for window in tqdm(calibration, desc="saliency (OBS, first order)", disable=not progress):
-            model(input_ids=window.view(1, -1).to(device), use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
-    return {site: (sums[site] / tokens[site]).cpu() for site in sums}
+def second_order_saliency(weights, hessian: Tensor) -> Tensor:
+    """``s_c = Σ_o w_oc² / [H⁻¹]_cc²`` for a layer's (dequantized) weights."""
+    w = weights.codes * weights.scale if weights.scale is not None else weights.codes
+    return (w.float() ** 2).sum(0) / inverse_hessian_diagonal(hessian).to(w.device) ** 2
 
 
 def allocate_steps(saliency: Tensor, fraction: float, base_steps: int, salient_steps: int) -> Tensor:
