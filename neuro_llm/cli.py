@@ -1,49 +1,107 @@
-"""``neuro-llm``: info, eval, simulate, energy, plot. User mistakes end in one line and exit status 2."""
+"""``neuro-llm``: info, eval, simulate, energy, plot.
+
+Every command takes ``--config FILE`` (YAML/JSON of its options, flags override it; see
+:mod:`neuro_llm.runconfig`) and records the resolved configuration and the package version in what it
+writes. Inputs are checked before any long work starts; user mistakes end in one line and exit status 2,
+an interrupt (Ctrl-C) in exit status 130 with no output file left behind (outputs are written to a
+temporary name and renamed when whole).
+"""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
-from neuro_llm.config import METHODS, MODES, SpikeConfig
+from neuro_llm.config import METHODS, MODES, SALIENCY, WEIGHT_METHODS, WEIGHT_SPIKES, SpikeConfig
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+SPIKE_FIELDS = tuple(f.name for f in fields(SpikeConfig) if f.name != "extra")
+USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError, NotADirectoryError,
+               IsADirectoryError, FileExistsError)
 
 
 # ----------------------------------------------------------------------------- arguments
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line (the full usage stays behind --help)."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --config is found before parsing: no abbreviations
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _default(name: str):
+    return SpikeConfig.__dataclass_fields__[name].default
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="YAML/JSON file of this command's options (flags given beside it override it); also a "
+                        "--json result, a .h5 recording or a saved model directory: re-run what it records")
+
+
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="smollm2-135m",
-                   help="smollm2-135m (default), a local Hugging Face model directory, or a .gguf file")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+                   help="smollm2-135m (default), a local Hugging Face model directory, a .gguf file, or a "
+                        "directory written by `eval --save`")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
 def _add_spiking(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="spikellm", choices=METHODS, help="quantization/spiking method")
-    p.add_argument("--wbits", type=int, default=4, help="weight bits (16 = not quantized)")
-    p.add_argument("--abits", type=int, default=4, help="activation bits (16 = not quantized)")
-    p.add_argument("--salient", type=float, default=None,
-                   help="fraction of input channels ranked salient by Optimal Brain Spiking (spikellm default 0.10)")
-    p.add_argument("--extra-steps", type=int, default=None,
-                   help="salient channels get 2**k times the GIF steps: 1 = t2, 2 = t4 (spikellm default 1)")
-    p.add_argument("--spike-levels", type=int, default=None,
+    """The options of :class:`SpikeConfig`, one per field. Their argparse default is ``None`` ("not given"),
+    so that a saved model can tell given options from defaults; the defaults are SpikeConfig's."""
+    g = p.add_argument_group("quantization and spikes (SpikeConfig)")
+    g.add_argument("--method", choices=METHODS, default=None,
+                   help=f"quantization/spiking method (default {_default('method')})")
+    g.add_argument("--wbits", type=int, default=None,
+                   help=f"weight bits, 16 = not quantized (default {_default('wbits')})")
+    g.add_argument("--abits", type=int, default=None,
+                   help=f"activation bits, 16 = not quantized (default {_default('abits')})")
+    g.add_argument("--salient", type=float, default=None,
+                   help="fraction of input channels ranked salient by Optimal Brain Spiking (default 0.10 for "
+                        "spikellm, 0 otherwise)")
+    g.add_argument("--extra-steps", type=int, default=None,
+                   help="salient channels get 2**k times the GIF steps: 1 = t2, 2 = t4 (default 1 for spikellm, "
+                        "0 otherwise)")
+    g.add_argument("--spike-levels", type=int, default=None,
                    help="gif: levels L per step (default 2**abits, one step); ternary: max level k (default 1)")
-    p.add_argument("--mode", default="collapsed", choices=MODES,
-                   help="explicit: time-stepped spike trains; collapsed: the equal quantized computation")
-    p.add_argument("--calib-windows", type=int, default=4, help="WikiText-2 valid windows for calibration")
-    p.add_argument("--calib-seqlen", type=int, default=512, help="tokens per calibration window")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None, help="folder holding wikitext-2/{valid,test}.txt")
+    g.add_argument("--mode", default=None, choices=MODES,
+                   help=f"explicit: time-stepped spike trains; collapsed: the equal quantized computation "
+                        f"(default {_default('mode')})")
+    g.add_argument("--quantize-attention", action=argparse.BooleanOptionalAction, default=None,
+                   help="spike-encode Q, K and V of the attention products (default: yes)")
+    g.add_argument("--calib-windows", type=int, default=None,
+                   help=f"WikiText-2 valid windows for calibration (default {_default('calib_windows')})")
+    g.add_argument("--calib-seqlen", type=int, default=None,
+                   help=f"tokens per calibration window (default {_default('calib_seqlen')})")
+    g.add_argument("--seed", type=int, default=None,
+                   help=f"seed of the calibration windows and of torch (default {_default('seed')})")
+    g.add_argument("--weight-method", choices=WEIGHT_METHODS, default=None,
+                   help="spiking methods: where the weights come from (default rtn)")
+    g.add_argument("--saliency", choices=SALIENCY, default=None,
+                   help=f"Optimal Brain Spiking order for ranking channels (default {_default('saliency')})")
+    g.add_argument("--group-size", type=int, default=None,
+                   help="GPTQ weight groups (default: one scale per output row)")
+    g.add_argument("--act-order", action=argparse.BooleanOptionalAction, default=None,
+                   help="GPTQ: quantize columns in order of decreasing Hessian diagonal (default: no)")
+    g.add_argument("--epochs", type=int, default=None,
+                   help=f"OmniQuant epochs per block (default {_default('epochs')})")
+    g.add_argument("--weight-spikes", choices=WEIGHT_SPIKES, default=None,
+                   help=f"spikellm: 'ternary' = sparse ternary GIF weight spikes (default {_default('weight_spikes')})")
+    g.add_argument("--weight-salient", type=float, default=None,
+                   help=f"pbllm / ternary weights: fraction of salient weights (default {_default('weight_salient')})")
+    g.add_argument("--weight-extra-steps", type=int, default=None,
+                   help=f"ternary weights: salient weights get 2**k ternary steps (default "
+                        f"{_default('weight_extra_steps')})")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding wikitext-2/{valid,test}.txt (default: $NEURO_LLM_DATA or ../shared/data)")
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -56,28 +114,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neuro-llm {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
-    p = sub.add_parser("info", help="describe a model (architecture, sizes, source)")
+    p = sub.add_parser("info", help="describe a model (architecture, sizes, source)",
+                       description="Describe a model: architecture, sizes, where it is read from.")
     _add_model(p)
+    _add_config(p)
     _add_json(p)
 
-    p = sub.add_parser("eval", help="perplexity (WikiText-2 test) of a quantized or spiking model")
+    p = sub.add_parser("eval", help="perplexity (WikiText-2 test) of a quantized or spiking model",
+                       description="Convert a model with a quantization or spiking method and measure its "
+                                   "WikiText-2 perplexity (and, with --tasks, zero-shot accuracy).")
     _add_model(p)
     _add_spiking(p)
-    p.add_argument("--dataset", default="wikitext2", choices=["wikitext2"])
-    p.add_argument("--seqlen", type=int, default=2048, help="tokens per non-overlapping window")
-    p.add_argument("--max-windows", type=int, default=None, help="evaluate only the first N windows")
+    p.add_argument("--dataset", default="wikitext2", choices=["wikitext2"], help="perplexity text (default %(default)s)")
+    p.add_argument("--seqlen", type=int, default=2048, help="tokens per non-overlapping window (default %(default)s)")
+    p.add_argument("--max-windows", type=int, default=None, help="evaluate only the first N windows (default: all)")
     p.add_argument("--tasks", default=None, help="comma-separated zero-shot tasks (piqa,arc_easy,...)")
-    p.add_argument("--limit", type=int, default=None, help="items per zero-shot task")
-    p.add_argument("--batch-size", type=int, default=16, help="zero-shot scoring batch size")
+    p.add_argument("--limit", type=int, default=None, help="items per zero-shot task (default: all)")
+    p.add_argument("--batch-size", type=int, default=16, help="zero-shot scoring batch size (default %(default)s)")
     p.add_argument("--predictions", action="store_true", help="keep per-item zero-shot predictions in --json")
+    p.add_argument("--save", metavar="DIR", default=None,
+                   help="save the converted model (safetensors + neuro_llm.json) to DIR; --model DIR reloads it "
+                        "without calibrating")
+    _add_config(p)
     _add_json(p)
 
-    p = sub.add_parser("simulate", help="simulate a spiking model block by block and record its spikes")
+    p = sub.add_parser("simulate", help="simulate a spiking model block by block and record its spikes",
+                       description="Simulate a spiking model one decoder block at a time in explicit mode and "
+                                   "record its spikes into an HDF5 file (schema: docs/hdf5_schema.md).")
     _add_model(p)
     _add_spiking(p)
     p.add_argument("--layers", default=None, help="blocks to record, e.g. 0-3 or 0,5,7-9 (default: all)")
-    p.add_argument("--tokens", type=int, default=256, help="WikiText-2 test tokens to simulate")
+    p.add_argument("--tokens", type=int, default=256, help="WikiText-2 test tokens to simulate (default %(default)s)")
     p.add_argument("--record", required=True, metavar="OUT.h5", help="HDF5 recording to write")
+    _add_config(p)
     _add_json(p)
 
     try:
@@ -85,10 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - the analysis package ships with neuro-llm
         analysis_cli = None
     if analysis_cli is not None:
-        p = sub.add_parser("energy", help="neuromorphic energy estimate of a recording")
+        p = sub.add_parser("energy", help="neuromorphic energy estimate of a recording",
+                           description="Energy of a recording on a hardware preset, spiking vs the same "
+                                       "network dense (constants: docs/energy.md).")
         analysis_cli.add_energy_arguments(p)
-        p = sub.add_parser("plot", help="plots (PNG) of a recording")
+        _add_config(p)
+        p = sub.add_parser("plot", help="plots (PNG) of a recording",
+                           description="PNG figures of a recording: rasters, firing rates, spike levels, energy.")
         analysis_cli.add_plot_arguments(p)
+        _add_config(p)
+    parser.commands = sub.choices  # name -> that command's parser
     return parser
 
 
@@ -97,11 +172,10 @@ def _version() -> str:
     return __version__
 
 
-# ----------------------------------------------------------------------------- commands
-def _spike_config(args) -> SpikeConfig:
-    return SpikeConfig(method=args.method, wbits=args.wbits, abits=args.abits, salient=args.salient,
-                       extra_steps=args.extra_steps, spike_levels=args.spike_levels, mode=args.mode,
-                       calib_windows=args.calib_windows, calib_seqlen=args.calib_seqlen, seed=args.seed)
+# ----------------------------------------------------------------------------- checks (before any work)
+def _spike_options(args) -> dict:
+    """The spiking options given (on the command line or in --config), by SpikeConfig field."""
+    return {name: getattr(args, name) for name in SPIKE_FIELDS if getattr(args, name, None) is not None}
 
 
 def _check_positive(**values) -> None:
@@ -110,39 +184,171 @@ def _check_positive(**values) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-def cmd_info(args) -> dict:
-    from neuro_llm.models import load_model, resolve_model
+def _check_device(device: str) -> None:
+    import torch
 
-    directory, gguf = resolve_model(args.model)
-    model, _ = load_model(args.model)
-    c = model.config
-    return {"model": args.model, "path": str(directory / gguf) if gguf else str(directory),
-            "architecture": c.model_type, "layers": c.num_hidden_layers, "hidden_size": c.hidden_size,
-            "intermediate_size": c.intermediate_size, "attention_heads": c.num_attention_heads,
-            "kv_heads": c.num_key_value_heads, "head_dim": getattr(c, "head_dim", c.hidden_size // c.num_attention_heads),
-            "vocab_size": c.vocab_size, "parameters": sum(p.numel() for p in model.parameters())}
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device!r}: expected cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA device is available to torch {torch.__version__} here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
-def _load_and_convert(args):
+def _check_output(path: str | None, flag: str) -> None:
+    """An output file must be creatable (its folder exists and is writable) and not be a folder."""
+    from neuro_llm.io import check_writable
+
+    if path is None:
+        return
+    check_writable(path)
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{flag} {path} is a directory; give a file name")
+
+
+def _check_model_name(name: str) -> None:
+    from neuro_llm.models import resolve_model
+    from neuro_llm.saving import is_saved_model, read_manifest
+
+    if is_saved_model(name):
+        read_manifest(name)  # refuses another schema or package version now
+    else:
+        resolve_model(name)
+
+
+def _check_inputs(args) -> None:
+    """Everything that can be checked without the model: runs before loading and calibrating."""
+    _check_output(getattr(args, "json", None), "--json")
+    if args.command == "info":
+        _check_model_name(args.model)
+        return
+    _check_device(args.device)
+    if not _saved(args):
+        SpikeConfig(**_spike_options(args))  # contradictory or out-of-range options fail here
+    if args.command == "eval":
+        _check_positive(max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size)
+        if args.seqlen < 2:
+            raise ValueError(f"--seqlen must be at least 2, got {args.seqlen}")
+        if args.tasks is not None:
+            from neuro_llm.tasks.formats import get_task
+            names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+            if not names:
+                raise ValueError("--tasks is empty: give comma-separated task names")
+            for name in names:
+                get_task(name)
+        if args.save is not None:
+            from neuro_llm.saving import check_save_target
+            check_save_target(args.save)
+    if args.command == "simulate":
+        from neuro_llm.simulator import parse_layers
+
+        _check_positive(tokens=args.tokens)
+        _check_output(args.record, "--record")
+        method = _spike_options(args).get("method", _default("method"))
+        if not _saved(args) and method not in ("spikellm", "sdllm"):
+            raise ValueError(f"simulate needs a spiking method (spikellm or sdllm), not {method!r}")
+        parse_layers(args.layers, sys.maxsize)  # the syntax now, the range once the model is known
+    _check_model_name(args.model)
+
+
+def _saved(args) -> bool:
+    from neuro_llm.saving import is_saved_model
+    return is_saved_model(args.model)
+
+
+# ----------------------------------------------------------------------------- loading
+def _load_saved(args):
+    """A model saved by ``eval --save``: no calibration; only the execution mode may differ from it."""
+    from neuro_llm.convert import set_mode
+    from neuro_llm.saving import load_spiking_model
+
+    model, tok = load_spiking_model(args.model, device=args.device)
+    saved = model.neuro_llm_config
+    given = _spike_options(args)
+    wanted = replace(saved, **given).to_dict()
+    clash = sorted(k for k, v in saved.to_dict().items() if k != "mode" and wanted[k] != v)
+    if clash:
+        options = ", ".join(f"--{k.replace('_', '-')}" for k in clash)
+        raise ValueError(f"--model {args.model} is a saved {saved.method} W{saved.wbits}A{saved.abits} model; "
+                         f"{options} differ from what it was saved with (only --mode may change): drop them")
+    config = replace(saved, mode=given.get("mode", saved.mode))
+    set_mode(model, config.mode)
+    model.neuro_llm_config = config
+    return model, tok, config
+
+
+def _load_and_convert(args, check=None):
+    """``(model, tokenizer, SpikeConfig)``; ``check(model)`` runs after loading, before calibration."""
+    import torch
+
     from neuro_llm.convert import convert
     from neuro_llm.models import load_model
 
-    config = _spike_config(args)
+    if _saved(args):
+        model, tok, config = _load_saved(args)
+        if check is not None:
+            check(model)
+        return model, tok, config
+    config = SpikeConfig(**_spike_options(args))
     model, tok = load_model(args.model, device=args.device)
+    if check is not None:
+        check(model)
+    torch.manual_seed(config.seed)
     model = convert(model, config, tokenizer=tok, inplace=True, data_dir=args.data_dir)
     return model, tok, config
+
+
+def _run_config(args, config: SpikeConfig | None = None) -> dict:
+    from neuro_llm.runconfig import run_config
+    return run_config(args.command_parser, args.command, args, config)
+
+
+def _provenance(args, config: SpikeConfig | None = None) -> dict:
+    """What every output records: the resolved configuration and the versions that produced it."""
+    from neuro_llm import __version__
+    from neuro_llm.runconfig import versions
+
+    return {"run_config": _run_config(args, config), "neuro_llm_version": __version__, "versions": versions()}
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_info(args) -> dict:
+    from neuro_llm.models import load_model, resolve_model
+    from neuro_llm.saving import is_saved_model, load_spiking_model
+
+    if is_saved_model(args.model):
+        model, _ = load_spiking_model(args.model)
+        path, source = str(Path(args.model).expanduser().resolve()), model.neuro_llm_source
+    else:
+        directory, gguf = resolve_model(args.model)
+        model, _ = load_model(args.model)
+        path, source = (str(directory / gguf) if gguf else str(directory)), None
+    c = model.config
+    result = {"model": args.model, "path": path, "architecture": c.model_type, "layers": c.num_hidden_layers,
+              "hidden_size": c.hidden_size, "intermediate_size": c.intermediate_size,
+              "attention_heads": c.num_attention_heads, "kv_heads": c.num_key_value_heads,
+              "head_dim": getattr(c, "head_dim", c.hidden_size // c.num_attention_heads),
+              "vocab_size": c.vocab_size, "parameters": sum(p.numel() for p in model.parameters())}
+    if source is not None:
+        result.update(saved_from=source, config=model.neuro_llm_config.to_dict())
+    return result
 
 
 def cmd_eval(args) -> dict:
     from neuro_llm.perplexity import evaluate_ppl
 
-    _check_positive(seqlen=args.seqlen, max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size)
     start = time.time()
     model, tok, config = _load_and_convert(args)
     result = {"model": args.model, "method": config.method, "wbits": config.wbits, "abits": config.abits,
-              "mode": config.mode, "config": config.to_dict(), "dataset": args.dataset, "seqlen": args.seqlen}
+              "mode": config.mode, "config": config.to_dict(), "dataset": args.dataset, "seqlen": args.seqlen,
+              **_provenance(args, config)}
     ppl = evaluate_ppl(model, tok, dataset=args.dataset, seqlen=args.seqlen, max_windows=args.max_windows,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, mode=config.mode)
     result.update(ppl)
     if args.tasks:
         from neuro_llm.tasks import evaluate_tasks
@@ -154,61 +360,93 @@ def cmd_eval(args) -> dict:
         for name, r in report["tasks"].items():
             print(f"{name}: acc {r['acc']:.3f}" + (f", acc_norm {r['acc_norm']:.3f}" if "acc_norm" in r else "")
                   + f" ({r['n']} items)")
+    if args.save is not None:
+        from neuro_llm.saving import save_spiking_model
+        result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
     result["seconds"] = time.time() - start
     summary = f"{config.method} W{config.wbits}A{config.abits} ({config.mode}): ppl {result['ppl']:.3f}"
     if "avg_spike_bits" in result:
         summary += f", {result['avg_spike_bits']:.3f} spike bits, firing rate {result['firing_rate']:.4f}"
-    print(summary + f" over {result['tokens']} tokens in {result['seconds']:.0f} s")
+    print(summary + f" over {result['tokens']} tokens in {result['seconds']:.0f} s"
+          + (f"; saved to {result['saved']}" if "saved" in result else ""))
     return result
 
 
 def cmd_simulate(args) -> dict:
     from analysis.recording import simulate_to_hdf5
-    from neuro_llm.convert import set_mode
+    from neuro_llm.convert import is_spiking, set_mode
     from neuro_llm.data import load_tokens
-    from neuro_llm.io import check_writable
     from neuro_llm.simulator import parse_layers
 
-    _check_positive(tokens=args.tokens)
-    check_writable(args.record)
-    if args.method not in ("spikellm", "sdllm"):
-        raise ValueError(f"simulate needs a spiking method (spikellm or sdllm), not {args.method!r}")
-    model, tok, config = _load_and_convert(args)
-    layers = parse_layers(args.layers, model.config.num_hidden_layers)
+    layers = []
+    model, tok, config = _load_and_convert(
+        args, check=lambda m: layers.extend(parse_layers(args.layers, m.config.num_hidden_layers)))
+    if not is_spiking(model):
+        raise ValueError(f"simulate needs a spiking model; {args.model} is {config.method} "
+                         f"W{config.wbits}A{config.abits}")
     set_mode(model, "explicit")
     ids = load_tokens(tok, "wikitext2", "test", args.data_dir)[: args.tokens]
     metadata = {"model": args.model, "method": config.method, "config": config.to_dict(),
-                "command": " ".join(sys.argv)}
+                "command": " ".join(sys.argv), **_provenance(args, config)}
+    metadata.pop("neuro_llm_version")  # the recording's own header attribute
     result = simulate_to_hdf5(model, ids, args.record, layers=layers, device=args.device, metadata=metadata)
     print(f"recorded {result['tokens']} tokens, firing rate {result['firing_rate']:.4f}, {result['sops']:.3e} SOPs "
           f"-> {result['path']} ({result['bytes'] / 1e6:.1f} MB)")
-    return result
+    return {**result, **_provenance(args, config)}
+
+
+def _analysis_command(args) -> dict:
+    from analysis import cli as analysis_cli
+
+    try:
+        return getattr(analysis_cli, f"{args.command}_command")(args)
+    except KeyError as err:  # h5py reports damaged metadata as a missing object
+        raise ValueError(f"{args.recording}: the recording is damaged or incomplete ({err})") from None
 
 
 COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate}
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``argv`` with its ``--config`` file's values as the command's defaults."""
+    from neuro_llm.runconfig import apply_config, find_config_argument, read_config_file
+
+    command, config = find_config_argument(argv)
+    if config is not None and command in parser.commands:
+        try:
+            apply_config(parser.commands[command], command, read_config_file(config), config)
+        except USER_ERRORS as err:
+            parser.commands[command].exit(EXIT_USAGE, f"neuro-llm {command}: error: {err}\n")
+    args = parser.parse_args(argv)
+    args.command_parser = parser.commands[args.command]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
     try:
-        if args.command in COMMANDS:
-            result = COMMANDS[args.command](args)
-        else:
-            from analysis import cli as analysis_cli
-            result = getattr(analysis_cli, f"{args.command}_command")(args)
+        _check_inputs(args)
+        result = COMMANDS[args.command](args) if args.command in COMMANDS else _analysis_command(args)
         if getattr(args, "json", None):
             from neuro_llm.io import write_json_atomic
-            write_json_atomic(args.json, result)
+            write_json_atomic(args.json, {**_provenance(args), **result})
         elif args.command == "info":
             print(json.dumps(result, indent=2))
     except KeyboardInterrupt:
-        print("neuro-llm: interrupted; nothing was written", file=sys.stderr)
+        print(f"neuro-llm {args.command}: interrupted; no output was left half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError, PermissionError, FloatingPointError, NotADirectoryError) as err:
-        print(f"neuro-llm {args.command}: error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"neuro-llm {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # disk full, I/O errors: not the user's mistake, still one line
+        print(f"neuro-llm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -15,10 +15,15 @@ from torch import nn
 
 from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
+from neuro_llm.calibrate.clipping import best_clip
+from neuro_llm.encoding import SpikeCode
 from neuro_llm.config import MODES, SpikeConfig
 from neuro_llm.saliency import allocate_steps, second_order_saliency
 from neuro_llm.spiking_attention import ATTENTION_NAME, SpikingAttention, register_attention
 from neuro_llm.spiking_linear import SpikingLinear
+
+
+CLIP_SAMPLES = 2048  # calibration rows per linear input for SDLLM's clipping-factor search
 
 
 def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None) -> torch.Tensor:
@@ -49,12 +54,14 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
 
     method = make_calibrator(config)
     second_order = config.uses_saliency and config.saliency == "second"
-    if (method.needs_data or config.uses_saliency) and calibration is None:
+    clips = config.quantizes_activations and config.kind == "ternary"   # SDLLM's clipping factors need data
+    needs_data = method.needs_data or config.uses_saliency or clips
+    if needs_data and calibration is None:
         tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
         if tokenizer is None:
             raise ValueError("this configuration needs calibration text: pass tokenizer= or calibration=")
         calibration = calibration_windows(tokenizer, config, data_dir)
-    if not (method.needs_data or config.uses_saliency):
+    if not needs_data:
         calibration = None
 
     code = config.code if config.quantizes_activations else None
@@ -73,8 +80,11 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
                              else stats[name].saliency)
                     steps = allocate_steps(score.cpu(), config.salient_fraction, config.base_steps,
                                            config.salient_steps)
+            layer_code = code
+            if code is not None and code.kind == "ternary" and stats:
+                layer_code = SpikeCode(code.kind, code.per_step, best_clip(stats[name].samples, code, config.base_steps))
             bias = w.bias if w.bias is not None else linear.bias
-            setattr(parent, attr, SpikingLinear(w.codes, w.scale, bias, code=code, channel_steps=steps,
+            setattr(parent, attr, SpikingLinear(w.codes, w.scale, bias, code=layer_code, channel_steps=steps,
                                                 site=f"layers.{index}.{name}", layer=index).to(linear.weight.device))
         if code is not None and config.quantize_attention:
             block.self_attn.spiking = SpikingAttention(code, config.base_steps, site=f"layers.{index}.self_attn",
@@ -83,7 +93,7 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
     register_attention()
     model.config._attn_implementation = ATTENTION_NAME
     calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
-                     collect_hessian=second_order)
+                     collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0)
     set_mode(model, config.mode)
     return model
 

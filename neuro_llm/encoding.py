@@ -24,6 +24,7 @@ class SpikeCode:
     """How one activation becomes spikes: ``kind`` (gif | ternary) and the largest spike of one step."""
     kind: str
     per_step: int
+    clip: float = 1.0   # ternary only: the threshold covers ``clip · max|x|`` (SDLLM clipping factor γ)
 
     @property
     def bits_per_step(self) -> float:
@@ -39,7 +40,7 @@ class SpikeCode:
         n = self.capacity(steps)
         if self.kind == "gif":
             return quant.asymmetric_scale_zero(x, n, dim)
-        return quant.symmetric_scale(x, n, dim), None
+        return quant.symmetric_scale(x, n, dim) * self.clip, None
 
     def count(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps) -> Tensor:
         """Collapsed path: the quantizer's integer count (no spikes)."""

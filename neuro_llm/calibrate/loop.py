@@ -25,8 +25,9 @@ class LinearInputStats:
     tokens: int = 0
     first_order: Tensor | None = None
     hessian: Tensor | None = None
+    samples: Tensor | None = None   # the first ``keep`` input rows (for clipping-factor searches)
 
-    def add(self, linear: nn.Linear, x: Tensor, y: Tensor, hessian: bool) -> None:
+    def add(self, linear: nn.Linear, x: Tensor, y: Tensor, hessian: bool, keep: int = 0) -> None:
         x = x.reshape(-1, linear.in_features).float()
         y = y.reshape(-1, linear.out_features).float()
         if linear.bias is not None:
@@ -36,6 +37,9 @@ class LinearInputStats:
         if hessian:
             h = 2 * x.t() @ x
             self.hessian = h if self.hessian is None else self.hessian + h
+        if keep and (self.samples is None or self.samples.shape[0] < keep):
+            rows = x[: keep - (0 if self.samples is None else self.samples.shape[0])]
+            self.samples = rows if self.samples is None else torch.cat([self.samples, rows])
         self.tokens += x.shape[0]
 
     @property
@@ -60,7 +64,8 @@ def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibration: Tensor | None,
-                     build_block, device=None, progress: bool = True, collect_hessian: bool = False) -> dict:
+                     build_block, device=None, progress: bool = True, collect_hessian: bool = False,
+                     keep_samples: int = 0) -> dict:
     """Calibrate every block with ``method`` and rebuild it with ``build_block(block, index, weights, stats)``.
 
     ``calibration``: ``[n, seqlen]`` token ids, or ``None`` for data-free methods (RTN without saliency).
@@ -92,7 +97,7 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
             linear = block.get_submodule(name)
             ctx.stats[name] = LinearInputStats()
             handles.append(linear.register_forward_hook(
-                lambda m, inp, out, s=ctx.stats[name]: s.add(m, inp[0], out, hessian)))
+                lambda m, inp, out, s=ctx.stats[name]: s.add(m, inp[0], out, hessian, keep_samples)))
         try:
             targets = _run_rows(ctx, block, x)
         finally:
