@@ -19,28 +19,22 @@ from pathlib import Path
 
 import torch
 
-PRESETS = {
-    "fp": dict(method="fp"),
-    "rtn-w4a8": dict(method="rtn", wbits=4, abits=8),
-    "rtn-w4a4": dict(method="rtn", wbits=4, abits=4),
-    "rtn-w4a16": dict(method="rtn", wbits=4, abits=16),
-    "spikellm-w4a8-t2": dict(method="spikellm", wbits=4, abits=8, salient=0.1, extra_steps=1),
-    "spikellm-w4a4-t2": dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=1),
-    "spikellm-w4a4-t4": dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=2),
-    "sdllm-w4a4": dict(method="sdllm", wbits=4, abits=4),
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from presets import CALIBRATION, PRESETS  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results" / "perplexity.json"
 
 
-def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, explicit: bool) -> dict:
+def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, explicit: bool, budget: str) -> dict:
     from neuro_llm import SpikeConfig, convert, evaluate_ppl, load_model
 
     model, tok = load_model("smollm2-135m", device=device)
-    config = SpikeConfig(**PRESETS[preset])
+    settings = PRESETS[preset]
+    config = SpikeConfig(**settings, **(CALIBRATION[budget] if settings["method"] != "fp" else {}))
     start = time.time()
     model = convert(model, config, tokenizer=tok, inplace=True)
     calibration_seconds = time.time() - start
-    row = {"preset": preset, "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows,
+    row = {"preset": preset, "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows, "budget": budget,
            "calibration_seconds": calibration_seconds, "device": _device_name(device)}
     for mode in ("collapsed", "explicit") if explicit and config.method != "fp" else ("collapsed",):
         start = time.time()
@@ -71,11 +65,12 @@ def main() -> None:
     parser.add_argument("--max-windows", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--explicit", action="store_true", help="also evaluate explicit spike trains")
+    parser.add_argument("--budget", choices=list(CALIBRATION), default="cpu", help="calibration budget")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     rows = []
     for preset in args.presets:
-        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit)
+        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit, args.budget)
         rows.append(row)
         merge([row], args.out)  # keep finished presets even if a later one is interrupted
         summary = {m: round(row[m]["ppl"], 3) for m in ("collapsed", "explicit") if m in row}

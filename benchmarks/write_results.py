@@ -1,0 +1,149 @@
+"""Turn ``benchmarks/results/*.json`` into ``docs/results.md`` (no numbers are typed by hand).
+
+    python benchmarks/write_results.py
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+DOC = HERE.parent / "docs" / "results.md"
+
+
+def load(name: str):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(value, digits=3):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.3g}"
+    return str(value)
+
+
+def perplexity_section(rows) -> list[str]:
+    out = []
+    groups = sorted({(r["seqlen"], r["max_windows"], r.get("budget", "cpu"), r.get("device", "?")) for r in rows},
+                    key=lambda g: (-g[0], str(g[1])))
+    for seqlen, max_windows, budget, device in groups:
+        chosen = [r for r in rows if (r["seqlen"], r["max_windows"], r.get("budget", "cpu"), r.get("device", "?"))
+                  == (seqlen, max_windows, budget, device)]
+        windows = chosen[0]["collapsed"]["windows"]
+        out += [f"### seqlen {seqlen}, {windows} windows ({chosen[0]['collapsed']['tokens']} predicted tokens), "
+                f"calibration budget `{budget}`, {device}", "",
+                "| preset | method | weights | W/A | avg spike bits | firing rate | ppl collapsed | ppl explicit | calibration s |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in chosen:
+            c, col, exp = r["config"], r["collapsed"], r.get("explicit", {})
+            bits = "FP32" if c["method"] == "fp" else f"W{c['wbits']}A{c['abits']}"
+            weights = "–" if c["method"] == "fp" else c.get("weight_method", "rtn")
+            out.append(f"| {r['preset']} | {c['method']} | {weights} | {bits} | "
+                       f"{fmt(col.get('avg_spike_bits'))} | {fmt(col.get('firing_rate'), 4)} | {fmt(col['ppl'])} | "
+                       f"{fmt(exp.get('ppl'))} | {fmt(r['calibration_seconds'], 1)} |")
+        out.append("")
+    return out
+
+
+def targets_section(rows) -> list[str]:
+    best = {}
+    for r in rows:
+        if r["seqlen"] == 2048 and r["max_windows"] is None:
+            best[r["preset"]] = r
+    out = ["## Targets (issue 4), measured", ""]
+
+    def ppl(name):
+        return best[name]["collapsed"]["ppl"] if name in best else None
+
+    s, o, rt = ppl("spikellm-w4a4-t2"), ppl("omniquant-w4a4"), ppl("rtn-w4a4")
+    if s and o:
+        bits = best["spikellm-w4a4-t2"]["collapsed"]["avg_spike_bits"]
+        out.append(f"- spikellm W4A4 t2 vs omniquant W4A4: {s:.2f} vs {o:.2f} ({100 * (1 - s / o):+.1f} % lower; "
+                   f"target ≥ 25 %) at {bits:.3f} average spike bits (target ≤ 4.5).")
+    if o and rt:
+        out.append(f"- omniquant W4A4 vs rtn W4A4: {o:.2f} vs {rt:.2f}.")
+    t, p = ppl("spikellm-ternary-w2a16"), ppl("pbllm-w1a16")
+    if t and p:
+        out.append(f"- spikellm sparse-ternary weights vs pbllm: {t:.2f} vs {p:.2f} (average weight bits: see the "
+                   f"weights table / closing notes).")
+    for a, b in (("sdllm-w4a4", "spikellm-w4a4-t2"), ("sdllm-w4a8", "spikellm-w4a8-t2")):
+        if a in best and b in best:
+            ea, eb = best[a]["collapsed"], best[b]["collapsed"]
+            out.append(f"- {a} vs {b}: {ea['spike_events'] / ea['values']:.3f} vs {eb['spike_events'] / eb['values']:.3f} "
+                       f"spikes per activation; perplexity {ea['ppl']:.2f} vs {eb['ppl']:.2f}.")
+    out.append("")
+    return out
+
+
+def forward_section() -> list[str]:
+    out = []
+    for path in sorted(RESULTS.glob("forward_*.json")):
+        r = json.loads(path.read_text())
+        out += [f"### {r['target']}, {r['tokens']} tokens, W{r['wbits']}A{r['abits']}, {r['device']}", "",
+                "| config | time / FP | peak memory / FP |", "|---|---|---|"]
+        out += [f"| {row['config']} | {row['time_vs_fp']:.2f} | {row['memory_vs_fp']:.2f} |" for row in r["rows"]]
+        out.append("")
+    return out
+
+
+def energy_section() -> list[str]:
+    out = []
+    for path in sorted(RESULTS.glob("energy_*.json")):
+        r = json.loads(path.read_text())
+        out.append(f"| {r['hardware']} | {r['sops']:.3e} | {r['macs']:.3e} | {r['energy_j']:.4g} | "
+                   f"{r['ann_energy_j']:.4g} | {r['ratio']:.3f} |")
+    if out:
+        out = ["| hardware | SOPs | remaining FP MACs | spiking J | dense J | spiking / dense |",
+               "|---|---|---|---|---|---|"] + out + [""]
+    return out
+
+
+def zeroshot_section(rows) -> list[str]:
+    if not rows:
+        return []
+    tasks = list(rows[0]["tasks"])
+    out = ["| preset | items/task | " + " | ".join(tasks) + " | avg acc | avg acc_norm |",
+           "|---|---|" + "---|" * (len(tasks) + 2)]
+    for r in rows:
+        cells = []
+        for t in tasks:
+            v = r["tasks"][t]
+            cells.append(f"{v['acc']:.3f}" + (f" / {v['acc_norm']:.3f}" if "acc_norm" in v else ""))
+        n = "all" if r["limit"] is None else str(r["limit"])
+        out.append(f"| {r['preset']} | {n} | " + " | ".join(cells) + f" | {r['avg_acc']:.3f} | {r['avg_acc_norm']:.3f} |")
+    return out + ["", "Cells: acc / acc_norm (acc_norm where lm-evaluation-harness reports it). Item counts per task: "
+                  + ", ".join(f"{t} {rows[0]['tasks'][t]['n']}" for t in tasks) + "."]
+
+
+def main() -> None:
+    lines = ["# Results", "",
+             "Generated by `python benchmarks/write_results.py` from `benchmarks/results/*.json`; the numbers come from",
+             "`benchmarks/perplexity.py`, `benchmarks/forward_modes.py`, `benchmarks/zeroshot.py` and `neuro-llm energy`",
+             "(see each script's docstring for the command). Model: SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantized to",
+             "fp32; already 4-bit upstream). Perplexity: WikiText-2 test, non-overlapping windows; calibration:",
+             "WikiText-2 valid.", ""]
+    ppl = load("perplexity.json")
+    if ppl:
+        lines += ["## Perplexity", ""] + perplexity_section(ppl) + targets_section(ppl)
+    fwd = forward_section()
+    if fwd:
+        lines += ["## Forward time and peak memory (ratios from one run)", ""] + fwd
+    energy = energy_section()
+    if energy:
+        lines += ["## Energy: spikellm W4A4 (t2) on SmolLM2, 256 WikiText-2 tokens, all 30 blocks", ""] + energy
+    zs = load("zeroshot.json")
+    if zs:
+        lines += ["## Zero-shot accuracy", ""] + zeroshot_section(zs)
+    tmp = DOC.with_suffix(".md.tmp")
+    DOC.parent.mkdir(exist_ok=True)
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, DOC)
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
