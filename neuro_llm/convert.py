@@ -87,13 +87,20 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
             setattr(parent, attr, SpikingLinear(w.codes, w.scale, bias, code=layer_code, channel_steps=steps,
                                                 site=f"layers.{index}.{name}", layer=index).to(linear.weight.device))
         if code is not None and config.quantize_attention:
+            k_steps = v_steps = None
+            if "attention" in stats:
+                k_steps, v_steps = (allocate_steps(score.cpu(), config.salient_fraction, config.base_steps,
+                                                   config.salient_steps)
+                                    for score in (stats["attention"].k, stats["attention"].v))
             block.self_attn.spiking = SpikingAttention(code, config.base_steps, site=f"layers.{index}.self_attn",
-                                                       layer=index)
+                                                       layer=index, k_steps=k_steps, v_steps=v_steps
+                                                       ).to(linear.weight.device)
 
     register_attention()
     model.config._attn_implementation = ATTENTION_NAME
     calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
-                     collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0)
+                     collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0,
+                     attention_saliency=config.uses_saliency and config.quantize_attention)
     set_mode(model, config.mode)
     return model
 

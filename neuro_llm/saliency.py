@@ -7,6 +7,11 @@ a channel's saliency is its mean over calibration tokens, ``s_c = mean_tokens(x 
 Second order (OBS / GPTQ / PB-LLM): removing weight ``w_oc`` costs ``w_oc² / [H⁻¹]_cc²``-weighted error
 with ``H = 2 X Xᵀ``; a channel's saliency sums it over the output rows, ``s_c = Σ_o w_oc² / [H⁻¹]_cc²``.
 
+Attention (the operands are activations, so the "weights" of one product are the other operand): for
+``QKᵀ`` the K channels are ranked by ``mean_tokens(K ⊙ K Qᵀ Q)`` and for ``P·V`` the V channels by
+``mean_tokens(V ⊙ Pᵀ P V)`` (:class:`AttentionSaliency`), summed over the query heads of each key/value
+group and over the key/value heads (one allocation per head dimension, shared by the heads).
+
 Either way the ``round(fraction · C)`` channels of largest ``|s|`` get ``salient_steps`` steps.
 """
 from __future__ import annotations
@@ -29,6 +34,25 @@ def second_order_saliency(weights, hessian: Tensor) -> Tensor:
     """``s_c = Σ_o w_oc² / [H⁻¹]_cc²`` for a layer's (dequantized) weights."""
     w = weights.codes * weights.scale if weights.scale is not None else weights.codes
     return (w.float() ** 2).sum(0) / inverse_hessian_diagonal(hessian).to(w.device) ** 2
+
+
+class AttentionSaliency:
+    """Accumulates the K and V channel saliencies ``[head_dim]`` over calibration windows."""
+
+    def __init__(self):
+        self.k = self.v = None
+        self.tokens = 0
+
+    def add(self, query: Tensor, key: Tensor, value: Tensor, probs: Tensor, groups: int) -> None:
+        q, k, v, p = query.float(), key.float(), value.float(), probs.float()
+        b, kv_heads, s, d = k.shape
+        gram_q = (q.transpose(-1, -2) @ q).view(b, kv_heads, groups, d, d).sum(2)          # Σ_h∈g Q_hᵀ Q_h
+        s_k = (k * (k @ gram_q)).sum((0, 1, 2))
+        gram_p = (p.transpose(-1, -2) @ p).view(b, kv_heads, groups, s, s).sum(2)          # Σ_h∈g P_hᵀ P_h
+        s_v = (v * (gram_p @ v)).sum((0, 1, 2))
+        self.k = s_k if self.k is None else self.k + s_k
+        self.v = s_v if self.v is None else self.v + s_v
+        self.tokens += b * s
 
 
 def allocate_steps(saliency: Tensor, fraction: float, base_steps: int, salient_steps: int) -> Tensor:

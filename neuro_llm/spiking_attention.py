@@ -33,28 +33,45 @@ def repeat_heads(x: Tensor, groups: int) -> Tensor:
 
 
 class SpikingAttention(nn.Module):
-    """Spike encoders of Q, K and V for one attention module (attached as ``attn.spiking``)."""
+    """Spike encoders of Q, K and V for one attention module (attached as ``attn.spiking``).
 
-    def __init__(self, code: SpikeCode, steps: int, site: str = "", layer: int = -1, mode: str = "collapsed"):
+    ``k_steps`` / ``v_steps`` (``[head_dim]``, optional): per-channel step counts from the attention
+    variants of Optimal Brain Spiking, shared by all key/value heads; channels with more steps get a finer
+    threshold (``Δ_c = range / (T_c (L-1))``)."""
+
+    def __init__(self, code: SpikeCode, steps: int, site: str = "", layer: int = -1, mode: str = "collapsed",
+                 k_steps: Tensor | None = None, v_steps: Tensor | None = None):
         super().__init__()
         self.code, self.steps, self.site, self.layer, self.mode = code, steps, site, layer, mode
+        self.register_buffer("k_steps", None if k_steps is None else k_steps.to(torch.long))
+        self.register_buffer("v_steps", None if v_steps is None else v_steps.to(torch.long))
 
-    def encode(self, x: Tensor, dim: int, name: str) -> Tensor:
+    def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
         """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count."""
-        scale, zero = self.code.scale_zero(x, self.steps, dim)
-        spikes = self.code.spikes(x, scale, zero, self.steps) if self.mode == "explicit" else None
-        count = spikes.sum(0) if spikes is not None else self.code.count(x, scale, zero, self.steps)
+        steps = self.steps if channel_steps is None else channel_steps.to(x.dtype)
+        scale, zero = self.code.scale_zero(x, steps, dim)
+        spikes = self.code.spikes(x, scale, zero, steps) if self.mode == "explicit" else None
+        count = spikes.sum(0) if spikes is not None else self.code.count(x, scale, zero, steps)
         if observe.active():
-            observe.notify(observe.Encoded(f"{self.site}.{name}", self.layer, self.code, count, self.steps,
-                                           spikes=spikes))
+            self._notify(f"{self.site}.{name}", count, spikes, channel_steps)
         return scale * (count - zero if zero is not None else count)
+
+    def _notify(self, site: str, count: Tensor, spikes: Tensor | None, channel_steps: Tensor | None) -> None:
+        if channel_steps is None:
+            observe.notify(observe.Encoded(site, self.layer, self.code, count, self.steps, spikes=spikes))
+            return
+        for steps in torch.unique(channel_steps).tolist():  # one event per group of equal step counts
+            idx = torch.nonzero(channel_steps == steps).flatten()
+            observe.notify(observe.Encoded(site, self.layer, self.code, count[..., idx], int(steps),
+                                           spikes=None if spikes is None else spikes[:steps][..., idx],
+                                           channels=idx))
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
                 scaling: float, groups: int) -> tuple[Tensor, Tensor]:
         dtype = query.dtype
         q_hat = self.encode(query.float(), -1, "q")
-        k_hat = repeat_heads(self.encode(key.float(), -2, "k"), groups)
-        v_hat = repeat_heads(self.encode(value.float(), -1, "v"), groups)
+        k_hat = repeat_heads(self.encode(key.float(), -2, "k", self.k_steps), groups)
+        v_hat = repeat_heads(self.encode(value.float(), -1, "v", self.v_steps), groups)
         scores = torch.matmul(q_hat, k_hat.transpose(-1, -2)) * scaling
         if attention_mask is not None:
             scores = scores + attention_mask[..., : key.shape[-2]]
@@ -73,8 +90,12 @@ def spiking_attention_forward(module, query, key, value, attention_mask, scaling
 
     spiking = getattr(module, "spiking", None)
     if spiking is None:
-        return eager_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
-                                       dropout=dropout, **kwargs)
+        out = eager_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
+                                      dropout=dropout, **kwargs)
+        capture = getattr(module, "neuro_llm_capture", None)
+        if capture is not None:  # calibration: attention saliency of the FP block
+            capture.add(query, key, value, out[1], module.num_key_value_groups)
+        return out
     if scaling is None:
         scaling = module.head_dim ** -0.5
     return spiking(query, key, value, attention_mask, scaling, module.num_key_value_groups)

@@ -56,9 +56,12 @@ def test_salient_channels_get_more_steps_and_bits():
     stats = SpikeStats()
     with torch.no_grad(), observing(stats):
         snn(torch.randint(0, 96, (1, 16)))
-    # linear inputs: 75% of channels carry 4 bits, 25% carry 8; Q/K/V carry 4 bits
+    # linear inputs: 75% of channels carry 4 bits, 25% carry 8; Q carries 4 bits; K and V (2 kv heads × 16
+    # channels) have their own salient 25% of head channels (attention OBS) at 8 bits
     linear_bits = sum(l.in_features * (4 * 0.75 + 8 * 0.25) for l in layers[:7])
-    attention_bits = 4 * (64 + 32 + 32)
+    attention_bits = 4 * 64 + 2 * 32 * (4 * 0.75 + 8 * 0.25)
+    attention = snn.model.layers[0].self_attn.spiking
+    assert attention.k_steps.tolist().count(2) == 4 and attention.v_steps.tolist().count(2) == 4
     expected = (linear_bits + attention_bits) / (sum(l.in_features for l in layers[:7]) + 128)
     assert stats.avg_spike_bits == pytest.approx(expected, rel=1e-12)
 

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate.base import BlockCalibrator, BlockContext, LinearWeights
+from neuro_llm.saliency import AttentionSaliency
 
 Tensor = torch.Tensor
 
@@ -65,7 +66,7 @@ def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
 @torch.no_grad()
 def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibration: Tensor | None,
                      build_block, device=None, progress: bool = True, collect_hessian: bool = False,
-                     keep_samples: int = 0) -> dict:
+                     keep_samples: int = 0, attention_saliency: bool = False) -> dict:
     """Calibrate every block with ``method`` and rebuild it with ``build_block(block, index, weights, stats)``.
 
     ``calibration``: ``[n, seqlen]`` token ids, or ``None`` for data-free methods (RTN without saliency).
@@ -98,11 +99,14 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
             ctx.stats[name] = LinearInputStats()
             handles.append(linear.register_forward_hook(
                 lambda m, inp, out, s=ctx.stats[name]: s.add(m, inp[0], out, hessian, keep_samples)))
+        if attention_saliency:
+            block.self_attn.neuro_llm_capture = ctx.stats["attention"] = AttentionSaliency()
         try:
             targets = _run_rows(ctx, block, x)
         finally:
             for h in handles:
                 h.remove()
+            block.self_attn.neuro_llm_capture = None
         if not torch.isfinite(targets).all():
             raise FloatingPointError(f"block {i} produced NaN/Inf activations on the calibration text")
         with torch.enable_grad():
