@@ -35,7 +35,8 @@ def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, exp
     model = convert(model, config, tokenizer=tok, inplace=True)
     calibration_seconds = time.time() - start
     row = {"preset": preset, "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows, "budget": budget,
-           "calibration_seconds": calibration_seconds, "device": _device_name(device)}
+           "calibration_seconds": calibration_seconds, "device": _device_name(device),
+           "weight_bits": getattr(model, "neuro_llm_weight_bits", None)}
     for mode in ("collapsed", "explicit") if explicit and config.method != "fp" else ("collapsed",):
         start = time.time()
         result = evaluate_ppl(model, tok, seqlen=seqlen, max_windows=max_windows, mode=None if config.method == "fp" else mode)

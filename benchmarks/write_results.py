@@ -36,13 +36,13 @@ def perplexity_section(rows) -> list[str]:
         windows = chosen[0]["collapsed"]["windows"]
         out += [f"### seqlen {seqlen}, {windows} windows ({chosen[0]['collapsed']['tokens']} predicted tokens), "
                 f"calibration budget `{budget}`, {device}", "",
-                "| preset | method | weights | W/A | avg spike bits | firing rate | ppl collapsed | ppl explicit | calibration s |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| preset | method | weights | W/A | weight bits | avg spike bits | firing rate | ppl collapsed | ppl explicit | calibration s |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in chosen:
             c, col, exp = r["config"], r["collapsed"], r.get("explicit", {})
             bits = "FP32" if c["method"] == "fp" else f"W{c['wbits']}A{c['abits']}"
             weights = "–" if c["method"] == "fp" else c.get("weight_method", "rtn")
-            out.append(f"| {r['preset']} | {c['method']} | {weights} | {bits} | "
+            out.append(f"| {r['preset']} | {c['method']} | {weights} | {bits} | {fmt(r.get('weight_bits'), 2)} | "
                        f"{fmt(col.get('avg_spike_bits'))} | {fmt(col.get('firing_rate'), 4)} | {fmt(col['ppl'])} | "
                        f"{fmt(exp.get('ppl'))} | {fmt(r['calibration_seconds'], 1)} |")
         out.append("")

@@ -98,9 +98,11 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
 
     register_attention()
     model.config._attn_implementation = ATTENTION_NAME
-    calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
+    weights = calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
                      collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0,
                      attention_saliency=config.uses_saliency and config.quantize_attention)
+    sizes = [(w.codes.numel(), w.bits) for block in weights.values() for w in block.values()]
+    model.neuro_llm_weight_bits = sum(n * b for n, b in sizes) / sum(n for n, _ in sizes)  # storage bits/weight
     set_mode(model, config.mode)
     return model
 
