@@ -155,11 +155,13 @@ class Recorder:
         if kind == "linear":
             channels = event.channels.cpu().numpy()
             total = self.shape.layers[event.layer].linear(name).in_features
-        else:  # [B, H, n, D] → [B, n, H·D]: channel h·D + d
+        else:  # [B, H, n, D_g] → [B, n, H·D_g]: channel h·D + d (d: the event's head dims, all of them by default)
+            heads, head_dim = count.shape[1], self.shape.head_dim
             count = count.transpose(1, 2).flatten(2)
             spikes = None if spikes is None else spikes.transpose(2, 3).flatten(3)
-            total = count.shape[-1]
-            channels = np.arange(total)
+            dims = np.arange(head_dim) if event.channels is None else event.channels.cpu().numpy()
+            channels = (np.arange(heads)[:, None] * head_dim + dims[None, :]).reshape(-1)
+            total = heads * head_dim
         batch, positions = count.shape[0], count.shape[1]
         self._batch = batch
         if kind in ("k", "v"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import fields, replace
@@ -224,6 +225,8 @@ def _check_model_name(name: str) -> None:
 def _check_inputs(args) -> None:
     """Everything that can be checked without the model: runs before loading and calibrating."""
     _check_output(getattr(args, "json", None), "--json")
+    if args.command not in COMMANDS:  # energy, plot: analysis.cli checks its own arguments
+        return
     if args.command == "info":
         _check_model_name(args.model)
         return
@@ -252,7 +255,8 @@ def _check_inputs(args) -> None:
         method = _spike_options(args).get("method", _default("method"))
         if not _saved(args) and method not in ("spikellm", "sdllm"):
             raise ValueError(f"simulate needs a spiking method (spikellm or sdllm), not {method!r}")
-        parse_layers(args.layers, sys.maxsize)  # the syntax now, the range once the model is known
+        if args.layers is not None:  # the syntax now, the range once the model is known
+            parse_layers(args.layers, 1 + max(map(int, re.findall(r"\d+", args.layers)), default=0))
     _check_model_name(args.model)
 
 
@@ -271,7 +275,8 @@ def _load_saved(args):
     saved = model.neuro_llm_config
     given = _spike_options(args)
     wanted = replace(saved, **given).to_dict()
-    clash = sorted(k for k, v in saved.to_dict().items() if k != "mode" and wanted[k] != v)
+    differ = sorted(k for k, v in saved.to_dict().items() if k != "mode" and wanted[k] != v)
+    clash = [k for k in differ if k in given] or differ
     if clash:
         options = ", ".join(f"--{k.replace('_', '-')}" for k in clash)
         raise ValueError(f"--model {args.model} is a saved {saved.method} W{saved.wbits}A{saved.abits} model; "

@@ -61,11 +61,16 @@ def read_config_file(path: str | os.PathLike) -> dict:
     if path.is_dir():
         from neuro_llm.saving import read_manifest
         data = read_manifest(path)
+        if not isinstance(data.get("run_config"), dict):
+            raise ValueError(f"--config {path}: the saved model holds no run_config (it was saved from Python)")
     elif not path.is_file():
         raise FileNotFoundError(f"--config {path}: no such file")
     elif path.suffix.lower() in RECORDING_SUFFIXES:
         from analysis.store import read_recording
-        data = read_recording(path, rasters=False).metadata
+        try:
+            data = read_recording(path, rasters=False).metadata
+        except KeyError as error:  # h5py reports damaged metadata as a missing object
+            raise ValueError(f"--config {path}: the recording is damaged ({error})") from None
         if "run_config" not in data:
             raise ValueError(f"--config {path}: the recording holds no run_config (written by an older neuro-llm)")
     elif path.suffix.lower() in FILE_SUFFIXES:

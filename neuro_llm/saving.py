@@ -112,7 +112,7 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
     from safetensors.torch import save_file
 
     import neuro_llm
-    from neuro_llm.runconfig import versions
+    from neuro_llm.runconfig import spike_config_options, versions
     from neuro_llm.spiking_attention import SpikingAttention
     from neuro_llm.spiking_linear import SpikingLinear
 
@@ -125,11 +125,11 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
     linears, attention, modes = {}, {}, set()
     for name, module in model.named_modules():
         if isinstance(module, SpikingLinear):
-            code = None if module.code is None else [module.code.kind, module.code.per_step]
+            code = None if module.code is None else asdict(module.code)
             linears[name] = {"code": code, "site": module.site, "layer": module.layer}
             modes.add(module.mode)
         elif isinstance(module, SpikingAttention):
-            attention[name] = {"code": [module.code.kind, module.code.per_step], "steps": module.steps,
+            attention[name] = {"code": asdict(module.code), "steps": module.steps,
                                "site": module.site, "layer": module.layer}
             modes.add(module.mode)
     if len(modes) > 1:
@@ -152,7 +152,7 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
     manifest = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "neuro_llm_version": neuro_llm.__version__,
         "versions": versions(), "source_model": source,
-        "config": {k: v for k, v in asdict(config).items() if k != "extra"}, "resolved_config": config.to_dict(),
+        "config": spike_config_options(config), "resolved_config": config.to_dict(),
         "mode": modes.pop() if modes else config.mode, "dtype": str(embed.dtype).removeprefix("torch."),
         "hf_config": model.config.to_dict(), "attn_implementation": model.config._attn_implementation,
         "generation_config": model.generation_config.to_dict() if getattr(model, "generation_config", None) else None,
@@ -235,7 +235,7 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
             permuted = state[f"{name}.codes"]
             codes = torch.empty_like(permuted)
             codes[:, saved_perm] = permuted  # SpikingLinear keeps the codes in perm's order
-            code = None if spec["code"] is None else SpikeCode(*spec["code"])
+            code = None if spec["code"] is None else SpikeCode(**spec["code"])
             module = SpikingLinear(codes, state.get(f"{name}.weight_scale"), state.get(f"{name}.bias"), code=code,
                                    channel_steps=state[f"{name}.channel_steps"], site=spec["site"],
                                    layer=spec["layer"])
@@ -243,9 +243,11 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
                 raise ValueError(f"{name}: the channel order does not follow the channel steps")
             _set_submodule(model, name, module)
         for name, spec in manifest["attention"].items():
-            _set_submodule(model, name, SpikingAttention(SpikeCode(*spec["code"]), spec["steps"], site=spec["site"],
-                                                         layer=spec["layer"]))
-    except (KeyError, ValueError, AttributeError) as error:
+            tensors = {key.removeprefix(f"{name}."): value for key, value in state.items()
+                       if key.startswith(f"{name}.")}  # per-channel steps of K and V, where calibrated
+            _set_submodule(model, name, SpikingAttention(SpikeCode(**spec["code"]), spec["steps"], site=spec["site"],
+                                                         layer=spec["layer"], **tensors))
+    except (KeyError, ValueError, AttributeError, TypeError) as error:
         raise ValueError(f"{directory}: the saved model is damaged or foreign ({error})") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
     shared = manifest["shared_tensors"]
@@ -255,7 +257,10 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
                          f"unexpected {unexpected[:3]})")
     model.tie_weights()
     for name, kept in shared.items():  # names the file stored once: same values (tied where the config ties)
-        tensor = model.get_parameter(name) if name in dict(model.named_parameters()) else model.get_buffer(name)
+        try:
+            tensor = model.get_parameter(name)
+        except AttributeError:
+            tensor = model.get_buffer(name)
         if not torch.equal(tensor, state[kept]):
             tensor.data.copy_(state[kept])
 

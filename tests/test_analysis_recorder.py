@@ -124,9 +124,11 @@ def test_raster_is_the_subsampled_spike_train():
                 if event.layer != layer.layer or not event.site.endswith(name):
                     continue
                 spikes = event.spikes.numpy()
-                if event.channels is None:  # attention [T, B, H, n, D] → [T, B·n, H·D]
-                    T, B, H, n, D = spikes.shape
-                    full[:T] = spikes.transpose(0, 1, 3, 2, 4).reshape(T, B * n, H * D)
+                if spikes.ndim == 5:  # attention [T, B, H, n, D_g] → [T, B·n, H·D]: channel h·D + d
+                    T, B, H, n, D_g = spikes.shape
+                    dims = np.arange(D_g) if event.channels is None else event.channels.numpy()
+                    cols = (np.arange(H)[:, None] * (site.channel_steps.size // H) + dims).reshape(-1)
+                    full[:T, :, cols] = spikes.transpose(0, 1, 3, 2, 4).reshape(T, B * n, H * D_g)
                 else:
                     T = spikes.shape[0]
                     full[:T, :, event.channels.numpy()] = spikes.reshape(T, -1, spikes.shape[-1])

@@ -10,7 +10,9 @@ from neuro_llm.spiking_linear import SpikingLinear
 
 def test_heavy_tails_are_clipped_and_the_error_is_the_grid_minimum():
     g = torch.Generator().manual_seed(0)
-    x = torch.distributions.StudentT(2.0).sample((512, 64))
+    x = torch.randn(512, 256, generator=g)
+    rows, cols = torch.arange(512), torch.randint(0, 256, (512,), generator=g)
+    x[rows, cols] *= 6  # one rare large value per token sets its range
     code = SpikeCode("ternary", 1)
     gamma = best_clip(x, code, 7)
     assert gamma < 1.0
