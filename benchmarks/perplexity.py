@@ -25,7 +25,8 @@ from presets import CALIBRATION, PRESETS  # noqa: E402
 RESULTS = Path(__file__).parent / "results" / "perplexity.json"
 
 
-def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, explicit: bool, budget: str) -> dict:
+def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, explicit: bool, budget: str,
+             note: str | None = None) -> dict:
     from neuro_llm import SpikeConfig, convert, evaluate_ppl, load_model
 
     model, tok = load_model("smollm2-135m", device=device)
@@ -36,7 +37,7 @@ def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, exp
     calibration_seconds = time.time() - start
     row = {"preset": preset, "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows, "budget": budget,
            "calibration_seconds": calibration_seconds, "device": _device_name(device),
-           "weight_bits": getattr(model, "neuro_llm_weight_bits", None)}
+           "weight_bits": getattr(model, "neuro_llm_weight_bits", None), **({"note": note} if note else {})}
     for mode in ("collapsed", "explicit") if explicit and config.method != "fp" else ("collapsed",):
         start = time.time()
         result = evaluate_ppl(model, tok, seqlen=seqlen, max_windows=max_windows, mode=None if config.method == "fp" else mode)
@@ -68,10 +69,11 @@ def main() -> None:
     parser.add_argument("--explicit", action="store_true", help="also evaluate explicit spike trains")
     parser.add_argument("--budget", choices=list(CALIBRATION), default="cpu", help="calibration budget")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default=None, help="remark stored with each row (e.g. how the device was shared)")
     args = parser.parse_args()
     rows = []
     for preset in args.presets:
-        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit, args.budget)
+        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit, args.budget, args.note)
         rows.append(row)
         merge([row], args.out)  # keep finished presets even if a later one is interrupted
         summary = {m: round(row[m]["ppl"], 3) for m in ("collapsed", "explicit") if m in row}

@@ -105,18 +105,25 @@ def energy_section() -> list[str]:
 def zeroshot_section(rows) -> list[str]:
     if not rows:
         return []
-    tasks = list(rows[0]["tasks"])
+    tasks = list(dict.fromkeys(t for r in rows for t in r["tasks"]))
     out = ["| preset | items/task | " + " | ".join(tasks) + " | avg acc | avg acc_norm |",
            "|---|---|" + "---|" * (len(tasks) + 2)]
+    counts = {}
     for r in rows:
         cells = []
         for t in tasks:
-            v = r["tasks"][t]
+            v = r["tasks"].get(t)
+            if v is None:
+                cells.append("not run")
+                continue
+            counts.setdefault(t, set()).add(v["n"])
             cells.append(f"{v['acc']:.3f}" + (f" / {v['acc_norm']:.3f}" if "acc_norm" in v else ""))
         n = "all" if r["limit"] is None else str(r["limit"])
-        out.append(f"| {r['preset']} | {n} | " + " | ".join(cells) + f" | {r['avg_acc']:.3f} | {r['avg_acc_norm']:.3f} |")
-    return out + ["", "Cells: acc / acc_norm (acc_norm where lm-evaluation-harness reports it). Item counts per task: "
-                  + ", ".join(f"{t} {rows[0]['tasks'][t]['n']}" for t in tasks) + "."]
+        partial = "" if len(r["tasks"]) == len(tasks) else " (tasks run only)"
+        out.append(f"| {r['preset']} | {n} | " + " | ".join(cells)
+                   + f" | {r['avg_acc']:.3f}{partial} | {r['avg_acc_norm']:.3f}{partial} |")
+    return out + ["", "Cells: acc / acc_norm (acc_norm where lm-evaluation-harness reports it). Items per task: "
+                  + ", ".join(f"{t} {'/'.join(map(str, sorted(counts[t])))}" for t in tasks if t in counts) + "."]
 
 
 def main() -> None:

@@ -54,7 +54,8 @@ def model_device(model) -> torch.device:
 
 @torch.no_grad()
 def forward_logprobs(model, inputs: list[list[int]], tails: list[int]) -> list[torch.Tensor]:
-    """Log-softmax of the last ``tails[i]`` positions of each input, from one right-padded forward pass."""
+    """Log-softmax of the last ``tails[i]`` positions of each input, from one right-padded forward pass
+    (left on the model's device: only the scores of the target tokens need to leave it)."""
     width = max(map(len, inputs))
     ids = torch.zeros(len(inputs), width, dtype=torch.long)
     mask = torch.zeros(len(inputs), width, dtype=torch.long)
@@ -63,7 +64,7 @@ def forward_logprobs(model, inputs: list[list[int]], tails: list[int]) -> list[t
         mask[row, :len(seq)] = 1
     device = model_device(model)
     logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-    return [logits[row, len(seq) - tail:len(seq)].float().log_softmax(-1).cpu()
+    return [logits[row, len(seq) - tail:len(seq)].float().log_softmax(-1)
             for row, (seq, tail) in enumerate(zip(inputs, tails))]
 
 
@@ -88,13 +89,17 @@ def score_tokens(model, requests: list[tuple[list[int], list[int]]], batch_size:
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             tails = [max(len(requests[i][1]) for i in groups[key]) for key in batch]
+            scores, indices = [], []
             for key, logprobs in zip(batch, forward_logprobs(model, [list(k) for k in batch], tails)):
                 for index in groups[key]:
-                    target = torch.tensor(requests[index][1])
+                    target = torch.tensor(requests[index][1], device=logprobs.device)
                     rows = logprobs[-len(target):]
-                    results[index] = (float(rows.gather(1, target[:, None]).sum()),
-                                      bool((rows.argmax(-1) == target).all()))
-                    bar.update(1)
+                    scores.append(torch.stack([rows.gather(1, target[:, None]).sum(),
+                                               (rows.argmax(-1) == target).all().to(rows.dtype)]))
+                    indices.append(index)
+            for index, (loglik, greedy) in zip(indices, torch.stack(scores).cpu().tolist()):
+                results[index] = (loglik, bool(greedy))
+            bar.update(len(indices))
     return results
 
 
