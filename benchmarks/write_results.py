@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from presets import PRESETS  # noqa: E402
+
 RESULTS = HERE / "results"
 DOC = HERE.parent / "docs" / "results.md"
 
@@ -26,13 +30,19 @@ def fmt(value, digits=3):
     return str(value)
 
 
+def preset_order(row) -> int:
+    """Rows in the order of ``benchmarks/presets.py`` (unknown presets last)."""
+    names = list(PRESETS)
+    return names.index(row["preset"]) if row["preset"] in names else len(names)
+
+
 def perplexity_section(rows) -> list[str]:
     out = []
     groups = sorted({(r["seqlen"], r["max_windows"], r.get("budget", "cpu"), r.get("device", "?")) for r in rows},
                     key=lambda g: (-g[0], str(g[1])))
     for seqlen, max_windows, budget, device in groups:
-        chosen = [r for r in rows if (r["seqlen"], r["max_windows"], r.get("budget", "cpu"), r.get("device", "?"))
-                  == (seqlen, max_windows, budget, device)]
+        chosen = sorted((r for r in rows if (r["seqlen"], r["max_windows"], r.get("budget", "cpu"), r.get("device", "?"))
+                         == (seqlen, max_windows, budget, device)), key=preset_order)
         windows = chosen[0]["collapsed"]["windows"]
         out += [f"### seqlen {seqlen}, {windows} windows ({chosen[0]['collapsed']['tokens']} predicted tokens), "
                 f"calibration budget `{budget}`, {device}", "",
@@ -68,13 +78,17 @@ def targets_section(rows) -> list[str]:
         out.append(f"- omniquant W4A4 vs rtn W4A4: {o:.2f} vs {rt:.2f}.")
     t, p = ppl("spikellm-ternary-w2a16"), ppl("pbllm-w1a16")
     if t and p:
-        out.append(f"- spikellm sparse-ternary weights vs pbllm: {t:.2f} vs {p:.2f} (average weight bits: see the "
-                   f"weights table / closing notes).")
-    for a, b in (("sdllm-w4a4", "spikellm-w4a4-t2"), ("sdllm-w4a8", "spikellm-w4a8-t2")):
+        wt, wp = best["spikellm-ternary-w2a16"].get("weight_bits"), best["pbllm-w1a16"].get("weight_bits")
+        out.append(f"- spikellm sparse-ternary weights vs pbllm (both W·A16): {t:.2f} vs {p:.2f} at {fmt(wt, 3)} vs "
+                   f"{fmt(wp, 3)} average weight bits.")
+    for a, b in (("sdllm-w4a4", "spikellm-rtn-w4a4-t2"), ("sdllm-w4a4", "rtn-w4a4"), ("sdllm-w4a8", "rtn-w4a8"),
+                 ("sdllm-w4a8", "spikellm-w4a8-t2")):
         if a in best and b in best:
             ea, eb = best[a]["collapsed"], best[b]["collapsed"]
             out.append(f"- {a} vs {b}: {ea['spike_events'] / ea['values']:.3f} vs {eb['spike_events'] / eb['values']:.3f} "
-                       f"spikes per activation; perplexity {ea['ppl']:.2f} vs {eb['ppl']:.2f}.")
+                       f"spike events per activation, {ea['spike_payload'] / ea['values']:.2f} vs "
+                       f"{eb['spike_payload'] / eb['values']:.2f} unit spikes per activation (a level-k spike counts k); "
+                       f"perplexity {ea['ppl']:.2f} vs {eb['ppl']:.2f}.")
     out.append("")
     return out
 
@@ -87,6 +101,24 @@ def forward_section() -> list[str]:
                 "| config | time / FP | peak memory / FP |", "|---|---|---|"]
         out += [f"| {row['config']} | {row['time_vs_fp']:.2f} | {row['memory_vs_fp']:.2f} |" for row in r["rows"]]
         out.append("")
+    if out:
+        out += ["Peak memory: GPU, `torch.cuda.max_memory_allocated` over the timed forwards (weights included); CPU, "
+                "the process's max RSS (model load and conversion included). Each configuration runs in its own "
+                "process; times are the best of the repeats.", ""]
+    return out
+
+
+def cli_section() -> list[str]:
+    out = []
+    for path in sorted(RESULTS.glob("cli_modes_*.json")):
+        r = json.loads(path.read_text())
+        c, e = r["collapsed"], r["explicit"]
+        out += [f"`{r['command']}` on {r['device']}, each mode a fresh process (model load and calibration included):", "",
+                "| mode | perplexity | avg spike bits | firing rate | wall s |", "|---|---|---|---|---|",
+                f"| collapsed | {c['ppl']:.6f} | {fmt(c['avg_spike_bits'])} | {fmt(c['firing_rate'], 4)} | {c['seconds']:.0f} |",
+                f"| explicit | {e['ppl']:.6f} | {fmt(e['avg_spike_bits'])} | {fmt(e['firing_rate'], 4)} | {e['seconds']:.0f} |",
+                "", f"Explicit / collapsed wall time: {r['explicit_vs_collapsed_time']:.2f}; the perplexities agree to "
+                f"{r['significant_digits_agreeing']} significant digits (15 = identical).", ""]
     return out
 
 
@@ -139,6 +171,9 @@ def main() -> None:
     fwd = forward_section()
     if fwd:
         lines += ["## Forward time and peak memory (ratios from one run)", ""] + fwd
+    cli = cli_section()
+    if cli:
+        lines += ["## The README's eval, explicit vs collapsed", ""] + cli
     energy = energy_section()
     if energy:
         lines += ["## Energy: spikellm W4A4 (t2) on SmolLM2, 256 WikiText-2 tokens, all 30 blocks", ""] + energy
