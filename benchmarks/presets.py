@@ -27,6 +27,9 @@ PRESETS = {
     "spikellm-w4a8-t2": dict(method="spikellm", weight_method="omniquant", wbits=4, abits=8, **T2),
     "sdllm-w4a4": dict(method="sdllm", wbits=4, abits=4),
     "sdllm-w4a8": dict(method="sdllm", wbits=4, abits=8),
+    # SDLLM's ternary code with Optimal Brain Spiking steps, and on OmniQuant weights (same weights as spikellm)
+    "sdllm-w4a4-t2": dict(method="sdllm", wbits=4, abits=4, **T2),
+    "sdllm-omniquant-w4a8": dict(method="sdllm", weight_method="omniquant", wbits=4, abits=8),
     # weight-only, W2A16 and binary/ternary weights
     "rtn-w2a16": dict(method="rtn", wbits=2, abits=16),
     "gptq-w2a16": dict(method="gptq", wbits=2, abits=16),

@@ -55,6 +55,9 @@ def perplexity_section(rows) -> list[str]:
             out.append(f"| {r['preset']} | {c['method']} | {weights} | {bits} | {fmt(r.get('weight_bits'), 2)} | "
                        f"{fmt(col.get('avg_spike_bits'))} | {fmt(col.get('firing_rate'), 4)} | {fmt(col['ppl'])} | "
                        f"{fmt(exp.get('ppl'))} | {fmt(r['calibration_seconds'], 1)} |")
+        notes = sorted({r["note"] for r in chosen if r.get("note")})
+        out += ["", *(f"Note on some rows: {n.replace('-', ' ')} (their calibration seconds are upper bounds)."
+                      for n in notes)]
         out.append("")
     return out
 
@@ -81,8 +84,8 @@ def targets_section(rows) -> list[str]:
         wt, wp = best["spikellm-ternary-w2a16"].get("weight_bits"), best["pbllm-w1a16"].get("weight_bits")
         out.append(f"- spikellm sparse-ternary weights vs pbllm (both W·A16): {t:.2f} vs {p:.2f} at {fmt(wt, 3)} vs "
                    f"{fmt(wp, 3)} average weight bits.")
-    for a, b in (("sdllm-w4a4", "spikellm-rtn-w4a4-t2"), ("sdllm-w4a4", "rtn-w4a4"), ("sdllm-w4a8", "rtn-w4a8"),
-                 ("sdllm-w4a8", "spikellm-w4a8-t2")):
+    for a, b in (("sdllm-w4a4", "rtn-w4a4"), ("sdllm-w4a4-t2", "spikellm-rtn-w4a4-t2"), ("sdllm-w4a8", "rtn-w4a8"),
+                 ("sdllm-omniquant-w4a8", "spikellm-w4a8-t2")):
         if a in best and b in best:
             ea, eb = best[a]["collapsed"], best[b]["collapsed"]
             out.append(f"- {a} vs {b}: {ea['spike_events'] / ea['values']:.3f} vs {eb['spike_events'] / eb['values']:.3f} "
