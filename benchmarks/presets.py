@@ -30,6 +30,9 @@ PRESETS = {
     # SDLLM's ternary code with Optimal Brain Spiking steps, and on OmniQuant weights (same weights as spikellm)
     "sdllm-w4a4-t2": dict(method="sdllm", wbits=4, abits=4, **T2),
     "sdllm-omniquant-w4a8": dict(method="sdllm", weight_method="omniquant", wbits=4, abits=8),
+    # 2-bit weights with spiking activations (SpikeLLM's W2A8 setting)
+    "omniquant-w2a8": dict(method="omniquant", wbits=2, abits=8),
+    "spikellm-w2a8-t2": dict(method="spikellm", weight_method="omniquant", wbits=2, abits=8, **T2),
     # weight-only, W2A16 and binary/ternary weights
     "rtn-w2a16": dict(method="rtn", wbits=2, abits=16),
     "gptq-w2a16": dict(method="gptq", wbits=2, abits=16),
