@@ -63,3 +63,8 @@ def test_results_rows_follow_the_preset_order():
     names = ["sdllm-w4a4", "fp", "unknown-preset", "rtn-w4a4"]
     ordered = sorted(({"preset": n} for n in names), key=write_results.preset_order)
     assert [r["preset"] for r in ordered] == ["fp", "rtn-w4a4", "sdllm-w4a4", "unknown-preset"]
+
+
+def test_docs_results_is_generated_from_the_committed_json():
+    """docs/results.md must be regenerated (python benchmarks/write_results.py) whenever a result changes."""
+    assert write_results.DOC.read_text() == write_results.render()
