@@ -60,6 +60,18 @@ def test_save_load_is_bit_identical(name, tmp_path, request):
                        snn.generate(ids[:1, :8], max_new_tokens=4, do_sample=False))
 
 
+def test_load_model_reads_a_saved_spiking_model(tmp_path, no_calibration):
+    from neuro_llm import load_model
+
+    model = tiny_model("llama", seed=3)
+    snn = convert(model, SpikeConfig(method="rtn", wbits=4, abits=4), progress=False)
+    save_spiking_model(snn, tmp_path / "saved")
+    loaded, tokenizer = load_model(tmp_path / "saved")
+    assert tokenizer is None and loaded.neuro_llm_config == snn.neuro_llm_config
+    ids = torch.randint(0, 96, (1, 24), generator=torch.Generator().manual_seed(4))
+    assert torch.equal(logits(loaded, ids, "collapsed"), logits(snn, ids, "collapsed"))
+
+
 def test_tied_embeddings_are_stored_once_and_tied_again(tmp_path, no_calibration):
     model = tiny_model("llama")
     model.config.tie_word_embeddings = True
