@@ -14,7 +14,7 @@ from lm_eval.api.registry import get_model  # noqa: E402
 from lm_eval.models.huggingface import HFLM  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 from lm_eval.tasks._yaml_loader import load_yaml  # noqa: E402
-from test_tasks import tiny_llama, tiny_tokenizer  # noqa: E402
+from tiny_tasks import model, tiny_llama, tiny_tokenizer, tok  # noqa: E402,F401 (fixtures)
 
 from neuro_llm.tasks import TASKS, evaluate_tasks, load_items  # noqa: E402
 from neuro_llm.tasks.data import load_split  # noqa: E402
@@ -24,16 +24,6 @@ LM_EVAL_YAMLS = {"piqa": "piqa/piqa.yaml", "arc_easy": "arc/arc_easy.yaml", "arc
                  "boolq": "super_glue/boolq/default.yaml", "hellaswag": "hellaswag/hellaswag.yaml",
                  "winogrande": "winogrande/default.yaml"}
 ITEMS = 6
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return tiny_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    return tiny_llama(len(tok))
 
 
 def write_jsonl(path: Path, rows) -> str:
