@@ -1,6 +1,6 @@
-"""Arguments and commands of ``neuro-llm energy`` and ``neuro-llm plot`` (wired into ``neuro_llm.cli``).
+"""Arguments and commands of ``neuro-llm energy`` and ``neuro-llm plot`` (wired into ``neuro_llm.cli.main``).
 
-Each ``*_command(args)`` prints its human-readable result and returns the result dict; ``neuro_llm.cli``
+Each ``*_command(args)`` prints its human-readable result and returns the result dict; ``neuro_llm.cli.main``
 writes it to ``--json`` (atomically) and turns ``ValueError``/``FileNotFoundError`` into one-line errors.
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from analysis import counters
 from analysis.ops import block_ops, head_ops
 from analysis.records import LayerRecord, SiteRecord
 from analysis.shape import ModelShape
-from neuro_llm.observe import Encoded
+from neuro_llm.spiking.observe import Encoded
 from neurons import functional as nf
 
 Tensor = torch.Tensor

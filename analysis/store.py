@@ -11,16 +11,16 @@ import datetime
 import json
 import os
 import secrets
+from importlib.metadata import PackageNotFoundError, version as _dist_version
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-import neuro_llm
 from analysis.ops import CATEGORIES
 from analysis.records import LayerRecord, Recording, SiteRecord
 from analysis.shape import ModelShape
-from neuro_llm.io import check_writable
+from neuro_llm.io.atomic import check_writable
 
 SCHEMA = "neuro-llm-recording"
 SCHEMA_VERSION = 1
@@ -28,6 +28,16 @@ SITE_ARRAYS = ("channel_steps", "channel_events", "channel_payload", "step_event
                "level_values", "level_freq", "count_values", "count_freq", "raster", "raster_rows",
                "raster_channels")
 SITE_ATTRS = ("kind", "code_kind", "per_step", "rows", "sops", "sops_payload")
+
+
+def _package_version() -> str:
+    """neuro-llm's version, read from the installed metadata (analysis does not import neuro_llm for it)."""
+    try:
+        return _dist_version("neuro-llm")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 RESERVED = ("schema", "schema_version", "neuro_llm_version", "created", "model_shape", "op_categories",
             "json_attrs")
 
@@ -72,7 +82,7 @@ class RecordingWriter:
         attrs = self.file.attrs
         attrs["schema"] = SCHEMA
         attrs["schema_version"] = SCHEMA_VERSION
-        attrs["neuro_llm_version"] = neuro_llm.__version__
+        attrs["neuro_llm_version"] = _package_version()
         attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         attrs["model_shape"] = json.dumps(self.shape.to_dict())
         attrs["op_categories"] = list(CATEGORIES)
@@ -131,7 +141,7 @@ def _check(path: Path, file: h5py.File) -> None:
     version = int(file.attrs.get("schema_version", -1))
     if version != SCHEMA_VERSION:
         raise ValueError(f"{path} has recording schema version {version}; this neuro-llm "
-                         f"{neuro_llm.__version__} reads version {SCHEMA_VERSION} only")
+                         f"{_package_version()} reads version {SCHEMA_VERSION} only")
 
 
 def _ops(dataset: h5py.Dataset, categories: list[str]) -> dict[str, int]:

@@ -46,7 +46,7 @@ def averages(tasks: dict) -> dict:
 def calibrated(base, tok, config, saved: Path | None):
     """``convert(base, config)``, read from / written to the saved-model directory ``saved`` when given."""
     from neuro_llm import convert
-    from neuro_llm.saving import is_saved_model, load_spiking_model, save_spiking_model
+    from neuro_llm.io.saving import is_saved_model, load_spiking_model, save_spiking_model
 
     if config.method == "fp":
         return base
@@ -63,7 +63,7 @@ def calibrated(base, tok, config, saved: Path | None):
 
 def main() -> None:
     from neuro_llm import SpikeConfig, load_model
-    from neuro_llm.tasks import DEFAULT_TASKS, evaluate_task
+    from neuro_llm.eval.tasks import DEFAULT_TASKS, evaluate_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", nargs="+", default=["fp", "rtn-w4a4", "spikellm-w4a4-t2", "sdllm-w4a4"],

@@ -1,12 +1,23 @@
-"""neuro-llm: spiking LLaMA-family language models, simulated step by step."""
-__version__ = "0.1.0"
+"""neuro-llm: spiking LLaMA-family language models, simulated step by step.
 
-from neuro_llm.config import SpikeConfig
-from neuro_llm.convert import convert, is_spiking, set_mode
-from neuro_llm.models import load_model
-from neuro_llm.observe import SpikeStats, observing
-from neuro_llm.perplexity import evaluate_ppl
-from neuro_llm.simulator import LayerByLayerSimulator
+The flow, one subpackage a stage: ``io`` (load a model) → ``convert`` (with ``calibrate`` and ``arch``,
+the per-family adapters) → ``spiking`` (codes, spiking linear/attention layers, observers) →
+``simulator`` (layer by layer) → ``analysis`` (recordings, op counts, energy) and ``eval`` (perplexity,
+zero-shot).
+"""
+from importlib.metadata import PackageNotFoundError, version as _dist_version
+
+try:
+    __version__ = _dist_version("neuro-llm")   # defined once, in pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+from neuro_llm.config import SpikeConfig  # noqa: E402
+from neuro_llm.convert import convert, is_spiking, set_mode  # noqa: E402
+from neuro_llm.eval.perplexity import evaluate_ppl  # noqa: E402
+from neuro_llm.io.models import load_model  # noqa: E402
+from neuro_llm.simulator import LayerByLayerSimulator  # noqa: E402
+from neuro_llm.spiking.observe import SpikeStats, observing  # noqa: E402
 
 __all__ = ["SpikeConfig", "convert", "set_mode", "is_spiking", "load_model", "evaluate_ppl",
            "LayerByLayerSimulator", "SpikeStats", "observing", "__version__"]

@@ -162,8 +162,8 @@ class SpikeConfig:
 
     @property
     def code(self):
-        """The :class:`~neuro_llm.encoding.SpikeCode` of every activation encoder."""
-        from neuro_llm.encoding import SpikeCode
+        """The :class:`~neuro_llm.spiking.codes.SpikeCode` of every activation encoder."""
+        from neuro_llm.spiking.codes import SpikeCode
         return SpikeCode(self.kind, self.per_step)
 
     @property

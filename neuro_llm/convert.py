@@ -16,11 +16,11 @@ from torch import nn
 from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
 from neuro_llm.calibrate.clipping import best_clip
-from neuro_llm.encoding import SpikeCode
+from neuro_llm.spiking.codes import SpikeCode
 from neuro_llm.config import MODES, SpikeConfig
-from neuro_llm.saliency import allocate_steps, second_order_saliency
-from neuro_llm.spiking_attention import ATTENTION_NAME, SpikingAttention, register_attention
-from neuro_llm.spiking_linear import SpikingLinear
+from neuro_llm.calibrate.saliency import allocate_steps, second_order_saliency
+from neuro_llm.spiking.attention import ATTENTION_NAME, SpikingAttention, register_attention
+from neuro_llm.spiking.linear import SpikingLinear
 
 
 CLIP_SAMPLES = 2048  # calibration rows per linear input for SDLLM's clipping-factor search
@@ -28,7 +28,7 @@ CLIP_SAMPLES = 2048  # calibration rows per linear input for SDLLM's clipping-fa
 
 def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None) -> torch.Tensor:
     """``config.calib_windows`` random windows of ``config.calib_seqlen`` tokens of WikiText-2 valid."""
-    from neuro_llm.data import load_tokens
+    from neuro_llm.eval.data import load_tokens
 
     tokens = load_tokens(tokenizer, "wikitext2", "valid", data_dir)
     span = tokens.numel() - config.calib_seqlen

@@ -2,7 +2,7 @@
 
 Only the block being simulated sits on ``device`` (the rest stays where it is, normally the CPU), so a
 model larger than the accelerator still simulates. Observers see every encoder (``on_encode``, through
-:mod:`neuro_llm.observe`), every time step (``on_step(layer, site, t, spikes_t)``) and every block output
+:mod:`neuro_llm.spiking.observe`), every time step (``on_step(layer, site, t, spikes_t)``) and every block output
 (``on_layer(layer, hidden)``).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from neuro_llm import observe
+from neuro_llm.spiking import observe
 from neuro_llm.blocks import decoder_layers
 
 Tensor = torch.Tensor

@@ -11,7 +11,7 @@ from analysis.ops import CATEGORIES
 from analysis.records import LayerRecord, Recording, SiteRecord
 from analysis.shape import ModelShape
 from analysis.store import RecordingWriter
-from neuro_llm.cli import main
+from neuro_llm.cli.main import main
 
 PJ = 1e-12
 SHAPE = ModelShape(hidden=4, intermediate=6, heads=2, kv_heads=1, head_dim=2, vocab=5, code_kind="gif",

@@ -11,7 +11,7 @@ from analysis.records import Recording
 from analysis.recording import simulate_to_hdf5
 from analysis.shape import ModelShape
 from analysis.store import read_recording
-from neuro_llm import observe
+from neuro_llm.spiking import observe
 from neuro_llm.config import SpikeConfig
 from neuro_llm.convert import convert, set_mode
 from neuro_llm.simulator import LayerByLayerSimulator

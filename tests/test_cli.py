@@ -8,7 +8,7 @@ import h5py
 import pytest
 
 from checkpoints import make_checkpoint
-from neuro_llm import cli
+from neuro_llm.cli import main as cli
 
 
 def run(capsys, *argv):
@@ -219,12 +219,12 @@ def test_interrupted_simulation_leaves_no_file_and_keeps_the_old_one(capsys, tin
 
 
 def test_interrupted_eval_writes_neither_json_nor_model(capsys, tiny, tmp_path, monkeypatch):
-    import neuro_llm.perplexity
+    import neuro_llm.eval.perplexity
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(neuro_llm.perplexity, "evaluate_ppl", interrupted)
+    monkeypatch.setattr(neuro_llm.eval.perplexity, "evaluate_ppl", interrupted)
     code, _, err = run(capsys, "eval", "--model", tiny, "--method", "rtn", "--json", tmp_path / "r.json",
                        "--save", tmp_path / "saved")
     assert code == 130 and "interrupted" in err

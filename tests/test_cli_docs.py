@@ -1,15 +1,15 @@
 """docs/cli.md is generated from the argparse parser; the committed file must be what the generator prints."""
 from pathlib import Path
 
-from neuro_llm import cli
-from neuro_llm.cli_docs import render
+from neuro_llm.cli import main as cli
+from neuro_llm.cli.docs import render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 
 def test_committed_cli_reference_is_up_to_date():
     assert DOC.read_text(encoding="utf-8") == render(), \
-        "docs/cli.md is stale: run `python -m neuro_llm.cli_docs > docs/cli.md`"
+        "docs/cli.md is stale: run `python -m neuro_llm.cli.docs > docs/cli.md`"
 
 
 def test_reference_documents_every_command_and_option():

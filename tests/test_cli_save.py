@@ -9,9 +9,10 @@ from safetensors import safe_open
 
 from checkpoints import make_checkpoint
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, cli, convert, set_mode
-from neuro_llm.saving import MANIFEST, WEIGHTS, is_saved_model, load_spiking_model, save_spiking_model
-from neuro_llm.spiking_linear import SpikingLinear
+from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm.cli import main as cli
+from neuro_llm.io.saving import MANIFEST, WEIGHTS, is_saved_model, load_spiking_model, save_spiking_model
+from neuro_llm.spiking.linear import SpikingLinear
 
 CONFIGS = {
     "fp": dict(method="fp"),
@@ -179,7 +180,7 @@ def test_config_from_a_model_saved_in_python_is_refused(capsys, tmp_path):
 def test_real_model_save_load_same_perplexity(smollm2, tmp_path, request):
     """SmolLM2-135M (tied embeddings, 30 blocks): the reloaded spiking model gives the same perplexity."""
     from neuro_llm import evaluate_ppl
-    from neuro_llm.data import load_tokens
+    from neuro_llm.eval.data import load_tokens
 
     model, tok = smollm2
     calibration = load_tokens(tok, "wikitext2", "valid")[:64].view(1, -1)

@@ -4,8 +4,8 @@ import torch
 from conftest import tiny_model
 from neuro_llm import SpikeConfig, convert, set_mode
 from neuro_llm.calibrate.clipping import GRID, best_clip, reconstruction_error
-from neuro_llm.encoding import SpikeCode
-from neuro_llm.spiking_linear import SpikingLinear
+from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.linear import SpikingLinear
 
 
 def test_heavy_tails_are_clipped_and_the_error_is_the_grid_minimum():

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from checkpoints import make_checkpoint
-from neuro_llm import cli
-from neuro_llm.runconfig import apply_config, find_config_argument
+from neuro_llm.cli import main as cli
+from neuro_llm.cli.runconfig import apply_config, find_config_argument
 
 
 def run(capsys, *argv):

@@ -5,7 +5,7 @@ from torch import nn
 
 from conftest import ARCHITECTURES, tiny_model
 from neuro_llm import SpikeConfig, SpikeStats, convert, observing, set_mode
-from neuro_llm.spiking_linear import SpikingLinear
+from neuro_llm.spiking.linear import SpikingLinear
 
 ENCODINGS = {  # name: SpikeConfig overrides
     "t1": dict(method="spikellm", abits=4, salient=0.0, extra_steps=0),

@@ -2,8 +2,8 @@
 import torch
 from hypothesis import given, settings, strategies as st
 
-from neuro_llm import quant
-from neuro_llm.encoding import SpikeCode
+from neuro_llm.spiking import quant
+from neuro_llm.spiking.codes import SpikeCode
 
 CODES = [SpikeCode("gif", 15), SpikeCode("gif", 3), SpikeCode("gif", 1), SpikeCode("ternary", 1),
          SpikeCode("ternary", 7), SpikeCode("gif", 255)]

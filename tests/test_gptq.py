@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, convert, quant, set_mode
+from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm.spiking import quant
 from neuro_llm.calibrate.gptq import gptq_linear, gptq_quantize
 
 

@@ -16,9 +16,9 @@ from lm_eval.tasks import TaskManager  # noqa: E402
 from lm_eval.tasks._yaml_loader import load_yaml  # noqa: E402
 from tiny_tasks import model, tiny_llama, tiny_tokenizer, tok  # noqa: E402,F401 (fixtures)
 
-from neuro_llm.tasks import TASKS, evaluate_tasks, load_items  # noqa: E402
-from neuro_llm.tasks.data import load_split  # noqa: E402
-from neuro_llm.tasks.lm_eval_adapter import NeuroLLM  # noqa: E402
+from neuro_llm.eval.tasks import TASKS, evaluate_tasks, load_items  # noqa: E402
+from neuro_llm.eval.tasks.data import load_split  # noqa: E402
+from neuro_llm.eval.tasks.lm_eval_adapter import NeuroLLM  # noqa: E402
 
 LM_EVAL_YAMLS = {"piqa": "piqa/piqa.yaml", "arc_easy": "arc/arc_easy.yaml", "arc_challenge": "arc/arc_challenge.yaml",
                  "boolq": "super_glue/boolq/default.yaml", "hellaswag": "hellaswag/hellaswag.yaml",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neuro_llm import SpikeConfig, SpikeStats, convert, evaluate_ppl, observing, set_mode
-from neuro_llm.data import load_tokens
+from neuro_llm.eval.data import load_tokens
 
 ENCODINGS = {
     "t1": dict(method="spikellm", wbits=4, abits=4, salient=0.0, extra_steps=0),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neuro_llm import SpikeConfig, convert
-from neuro_llm import spiking_attention
+from neuro_llm.spiking import attention as spiking_attention
 
 from conftest import tiny_model
 

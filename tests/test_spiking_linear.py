@@ -3,9 +3,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from neuro_llm import quant
-from neuro_llm.encoding import SpikeCode
-from neuro_llm.spiking_linear import SpikingLinear
+from neuro_llm.spiking import quant
+from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.linear import SpikingLinear
 
 
 def make_layer(seed, code, wbits, salient_steps, base_steps, bias=True, out=24, inp=40):

@@ -7,10 +7,10 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from neuro_llm.tasks import TASKS, evaluate_tasks, load_items  # noqa: E402
-from neuro_llm.tasks import data as task_data  # noqa: E402
-from neuro_llm.tasks.formats import arc, boolq, hellaswag, piqa, winogrande  # noqa: E402
-from neuro_llm.tasks.scoring import encode_pair, loglikelihoods, score_tokens  # noqa: E402
+from neuro_llm.eval.tasks import TASKS, evaluate_tasks, load_items  # noqa: E402
+from neuro_llm.eval.tasks import data as task_data  # noqa: E402
+from neuro_llm.eval.tasks.formats import arc, boolq, hellaswag, piqa, winogrande  # noqa: E402
+from neuro_llm.eval.tasks.scoring import encode_pair, loglikelihoods, score_tokens  # noqa: E402
 from tiny_tasks import model, tiny_llama, tiny_tokenizer, tok  # noqa: E402,F401 (fixtures)
 
 

@@ -7,7 +7,7 @@ from neuro_llm import SpikeConfig, convert, set_mode
 from neuro_llm.calibrate.pbllm import PBLLM, average_bits as pb_bits, pbllm_weight
 from neuro_llm.calibrate.ternary import (SparseTernary, average_bits as ternary_bits, code_sparsity, sparse_ternary_weight,
                                         ternary_step)
-from neuro_llm.spiking_linear import SpikingLinear
+from neuro_llm.spiking.linear import SpikingLinear
 
 
 def layer_problem(out=48, inp=80, tokens=512, seed=0):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from neuro_llm.tasks import TASKS, load_items
+from neuro_llm.eval.tasks import TASKS, load_items
 
 
 def tiny_tokenizer(add_bos: bool = False):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from neuro_llm.encoding import SpikeCode
+from neuro_llm.spiking.codes import SpikeCode
 
 GRID = tuple(round(1.0 - 0.05 * i, 2) for i in range(15))  # 1.00, 0.95, ..., 0.30
 

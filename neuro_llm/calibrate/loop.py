@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate.base import BlockCalibrator, BlockContext, LinearWeights
-from neuro_llm.saliency import AttentionSaliency
+from neuro_llm.calibrate.saliency import AttentionSaliency
 
 Tensor = torch.Tensor
 

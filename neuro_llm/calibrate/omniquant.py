@@ -25,11 +25,11 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-from neuro_llm import quant
+from neuro_llm.spiking import quant
 from neuro_llm.blocks import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.config import FULL_PRECISION_BITS
-from neuro_llm.spiking_attention import repeat_heads
+from neuro_llm.spiking.attention import repeat_heads
 from neurons.functional import round_half_up
 
 Tensor = torch.Tensor

@@ -28,7 +28,7 @@ import torch
 from neuro_llm.blocks import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.calibrate.gptq import gptq_quantize
-from neuro_llm.saliency import inverse_hessian_diagonal
+from neuro_llm.calibrate.saliency import inverse_hessian_diagonal
 
 Tensor = torch.Tensor
 SALIENT_BITS = 8

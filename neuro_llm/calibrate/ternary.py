@@ -80,7 +80,7 @@ def average_bits(fraction: float, steps: int) -> float:
 
 def code_sparsity(model: nn.Module) -> float:
     """Fraction of zero weight codes over all integer-coded spiking linears of a converted ``model``."""
-    from neuro_llm.spiking_linear import SpikingLinear
+    from neuro_llm.spiking.linear import SpikingLinear
 
     layers = [m for m in model.modules() if isinstance(m, SpikingLinear) and m.integer_weights]
     return sum(int((m.codes == 0).sum()) for m in layers) / max(1, sum(m.codes.numel() for m in layers))

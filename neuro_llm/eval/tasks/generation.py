@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from neuro_llm.tasks.scoring import encode, max_length, model_device
+from neuro_llm.eval.tasks.scoring import encode, max_length, model_device
 
 
 def cut_at_stop(text: str, stop: list[str]) -> str:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from neuro_llm import observe
-from neuro_llm.encoding import SpikeCode
+from neuro_llm.spiking import observe
+from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 EXACT_FP32 = 2 ** 24

@@ -70,7 +70,7 @@ def read_manifest(directory: str | os.PathLike) -> dict:
 def check_save_target(directory: str | os.PathLike) -> Path:
     """Fail before any work when ``directory`` cannot become a saved model: its parent must be a writable
     folder, and ``directory`` must be absent, empty, or a saved model (which is then replaced)."""
-    from neuro_llm.io import check_writable
+    from neuro_llm.io.atomic import check_writable
 
     target = Path(directory).expanduser()
     check_writable(target)
@@ -112,9 +112,9 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
     from safetensors.torch import save_file
 
     import neuro_llm
-    from neuro_llm.runconfig import spike_config_options, versions
-    from neuro_llm.spiking_attention import SpikingAttention
-    from neuro_llm.spiking_linear import SpikingLinear
+    from neuro_llm.cli.runconfig import spike_config_options, versions
+    from neuro_llm.spiking.attention import SpikingAttention
+    from neuro_llm.spiking.linear import SpikingLinear
 
     config = getattr(model, "neuro_llm_config", None)
     if config is None:
@@ -208,9 +208,9 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
 
     from neuro_llm.config import SpikeConfig
     from neuro_llm.convert import set_mode
-    from neuro_llm.encoding import SpikeCode
-    from neuro_llm.spiking_attention import SpikingAttention, register_attention
-    from neuro_llm.spiking_linear import SpikingLinear
+    from neuro_llm.spiking.codes import SpikeCode
+    from neuro_llm.spiking.attention import SpikingAttention, register_attention
+    from neuro_llm.spiking.linear import SpikingLinear
 
     directory = Path(directory).expanduser()
     manifest = read_manifest(directory)

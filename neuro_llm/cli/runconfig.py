@@ -59,7 +59,7 @@ def read_config_file(path: str | os.PathLike) -> dict:
     recorded its ``run_config`` (a ``--json`` result, an HDF5 recording, a saved model directory)."""
     path = Path(path)
     if path.is_dir():
-        from neuro_llm.saving import read_manifest
+        from neuro_llm.io.saving import read_manifest
         data = read_manifest(path)
         if not isinstance(data.get("run_config"), dict):
             raise ValueError(f"--config {path}: the saved model holds no run_config (it was saved from Python)")

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from neuro_llm.data import load_tokens, windows
-from neuro_llm.observe import SpikeStats, observing
+from neuro_llm.eval.data import load_tokens, windows
+from neuro_llm.spiking.observe import SpikeStats, observing
 
 
 @torch.no_grad()

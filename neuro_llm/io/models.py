@@ -89,11 +89,11 @@ def load_model(name: str | os.PathLike = "smollm2-135m", dtype: torch.dtype = to
 
     The model must have the LLaMA block shape (Llama, Mistral, Qwen2). A GGUF file is de-quantized once
     and cached as safetensors (``cache=False`` reads the GGUF every time). A directory written by
-    :func:`neuro_llm.saving.save_spiking_model` (``eval --save DIR``) loads as the spiking model it holds,
+    :func:`neuro_llm.io.saving.save_spiking_model` (``eval --save DIR``) loads as the spiking model it holds,
     without calibration (its own dtype; the tokenizer is ``None`` where none was saved)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from neuro_llm.saving import is_saved_model, load_spiking_model
+    from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
     if is_saved_model(name):
         return load_spiking_model(name, device=device)

@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from neuro_llm.tasks.data import load_split
-from neuro_llm.tasks.formats import TASKS, get_task
-from neuro_llm.tasks.scoring import loglikelihoods
+from neuro_llm.eval.tasks.data import load_split
+from neuro_llm.eval.tasks.formats import TASKS, get_task
+from neuro_llm.eval.tasks.scoring import loglikelihoods
 
 DEFAULT_TASKS = tuple(TASKS)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from neurons import functional as nf
-from neuro_llm import quant
+from neuro_llm.spiking import quant
 
 Tensor = torch.Tensor
 

@@ -19,7 +19,7 @@ def default_data_dir() -> Path:
     """``$NEURO_LLM_DATA``, else ``shared/data`` beside the checkout, else ``./shared/data``."""
     if os.environ.get("NEURO_LLM_DATA"):
         return Path(os.environ["NEURO_LLM_DATA"])
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]   # neuro_llm/eval/data.py → the checkout
     for candidate in (repo.parent / "shared" / "data", repo / "shared" / "data", Path.cwd().parent / "shared" / "data"):
         if candidate.is_dir():
             return candidate

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuro_llm import observe
-from neuro_llm.encoding import SpikeCode
+from neuro_llm.spiking import observe
+from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 ATTENTION_NAME = "neuro_llm_spiking"

@@ -2,7 +2,7 @@
 
 Importing this module registers the name, after which ``lm_eval.simple_evaluate(model="neuro-llm",
 model_args="pretrained=smollm2-135m")`` works; or pass ``NeuroLLM(model, tokenizer)`` as the model.
-Log-likelihoods are computed by ``neuro_llm.tasks.scoring`` (tokenized as lm-eval's ``HFLM`` does),
+Log-likelihoods are computed by ``neuro_llm.eval.tasks.scoring`` (tokenized as lm-eval's ``HFLM`` does),
 rolling log-likelihoods over lm-eval's disjoint windows, generation greedily.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from neuro_llm.tasks.generation import greedy_generate
-from neuro_llm.tasks.scoring import encode, loglikelihoods, max_length, prefix_token_id, score_tokens
+from neuro_llm.eval.tasks.generation import greedy_generate
+from neuro_llm.eval.tasks.scoring import encode, loglikelihoods, max_length, prefix_token_id, score_tokens
 
 
 @register_model("neuro-llm")
@@ -24,7 +24,7 @@ class NeuroLLM(LM):
                  max_gen_toks: int | str = 256, device: str = "cpu", progress: bool = True):
         super().__init__()
         if model is None:
-            from neuro_llm.models import load_model
+            from neuro_llm.io.models import load_model
             model, tokenizer = load_model(pretrained, device=device)
         elif tokenizer is None:
             raise ValueError("NeuroLLM(model=...) needs its tokenizer too")

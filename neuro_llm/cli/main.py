@@ -1,7 +1,7 @@
 """``neuro-llm``: info, eval, simulate, energy, plot.
 
 Every command takes ``--config FILE`` (YAML/JSON of its options, flags override it; see
-:mod:`neuro_llm.runconfig`) and records the resolved configuration and the package version in what it
+:mod:`neuro_llm.cli.runconfig`) and records the resolved configuration and the package version in what it
 writes. Inputs are checked before any long work starts; user mistakes end in one line and exit status 2,
 an interrupt (Ctrl-C) in exit status 130 with no output file left behind (outputs are written to a
 temporary name and renamed when whole).
@@ -203,7 +203,7 @@ def _check_device(device: str) -> None:
 
 def _check_output(path: str | None, flag: str) -> None:
     """An output file must be creatable (its folder exists and is writable) and not be a folder."""
-    from neuro_llm.io import check_writable
+    from neuro_llm.io.atomic import check_writable
 
     if path is None:
         return
@@ -213,8 +213,8 @@ def _check_output(path: str | None, flag: str) -> None:
 
 
 def _check_model_name(name: str) -> None:
-    from neuro_llm.models import resolve_model
-    from neuro_llm.saving import is_saved_model, read_manifest
+    from neuro_llm.io.models import resolve_model
+    from neuro_llm.io.saving import is_saved_model, read_manifest
 
     if is_saved_model(name):
         read_manifest(name)  # refuses another schema or package version now
@@ -238,14 +238,14 @@ def _check_inputs(args) -> None:
         if args.seqlen < 2:
             raise ValueError(f"--seqlen must be at least 2, got {args.seqlen}")
         if args.tasks is not None:
-            from neuro_llm.tasks.formats import get_task
+            from neuro_llm.eval.tasks.formats import get_task
             names = [t.strip() for t in args.tasks.split(",") if t.strip()]
             if not names:
                 raise ValueError("--tasks is empty: give comma-separated task names")
             for name in names:
                 get_task(name)
         if args.save is not None:
-            from neuro_llm.saving import check_save_target
+            from neuro_llm.io.saving import check_save_target
             check_save_target(args.save)
     if args.command == "simulate":
         from neuro_llm.simulator import parse_layers
@@ -261,7 +261,7 @@ def _check_inputs(args) -> None:
 
 
 def _saved(args) -> bool:
-    from neuro_llm.saving import is_saved_model
+    from neuro_llm.io.saving import is_saved_model
     return is_saved_model(args.model)
 
 
@@ -269,7 +269,7 @@ def _saved(args) -> bool:
 def _load_saved(args):
     """A model saved by ``eval --save``: no calibration; only the execution mode may differ from it."""
     from neuro_llm.convert import set_mode
-    from neuro_llm.saving import load_spiking_model
+    from neuro_llm.io.saving import load_spiking_model
 
     model, tok = load_spiking_model(args.model, device=args.device)
     saved = model.neuro_llm_config
@@ -292,7 +292,7 @@ def _load_and_convert(args, check=None):
     import torch
 
     from neuro_llm.convert import convert
-    from neuro_llm.models import load_model
+    from neuro_llm.io.models import load_model
 
     if _saved(args):
         model, tok, config = _load_saved(args)
@@ -309,22 +309,22 @@ def _load_and_convert(args, check=None):
 
 
 def _run_config(args, config: SpikeConfig | None = None) -> dict:
-    from neuro_llm.runconfig import run_config
+    from neuro_llm.cli.runconfig import run_config
     return run_config(args.command_parser, args.command, args, config)
 
 
 def _provenance(args, config: SpikeConfig | None = None) -> dict:
     """What every output records: the resolved configuration and the versions that produced it."""
     from neuro_llm import __version__
-    from neuro_llm.runconfig import versions
+    from neuro_llm.cli.runconfig import versions
 
     return {"run_config": _run_config(args, config), "neuro_llm_version": __version__, "versions": versions()}
 
 
 # ----------------------------------------------------------------------------- commands
 def cmd_info(args) -> dict:
-    from neuro_llm.models import load_model, resolve_model
-    from neuro_llm.saving import is_saved_model, load_spiking_model
+    from neuro_llm.io.models import load_model, resolve_model
+    from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
     if is_saved_model(args.model):
         model, _ = load_spiking_model(args.model)
@@ -345,7 +345,7 @@ def cmd_info(args) -> dict:
 
 
 def cmd_eval(args) -> dict:
-    from neuro_llm.perplexity import evaluate_ppl
+    from neuro_llm.eval.perplexity import evaluate_ppl
 
     start = time.time()
     model, tok, config = _load_and_convert(args)
@@ -356,7 +356,7 @@ def cmd_eval(args) -> dict:
                        data_dir=args.data_dir, mode=config.mode)
     result.update(ppl)
     if args.tasks:
-        from neuro_llm.tasks import evaluate_tasks
+        from neuro_llm.eval.tasks import evaluate_tasks
         report = evaluate_tasks(model, tok, tasks=args.tasks.split(","), limit=args.limit, batch_size=args.batch_size)
         if not args.predictions:
             report.pop("predictions", None)
@@ -366,7 +366,7 @@ def cmd_eval(args) -> dict:
             print(f"{name}: acc {r['acc']:.3f}" + (f", acc_norm {r['acc_norm']:.3f}" if "acc_norm" in r else "")
                   + f" ({r['n']} items)")
     if args.save is not None:
-        from neuro_llm.saving import save_spiking_model
+        from neuro_llm.io.saving import save_spiking_model
         result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
     result["seconds"] = time.time() - start
     summary = f"{config.method} W{config.wbits}A{config.abits} ({config.mode}): ppl {result['ppl']:.3f}"
@@ -380,7 +380,7 @@ def cmd_eval(args) -> dict:
 def cmd_simulate(args) -> dict:
     from analysis.recording import simulate_to_hdf5
     from neuro_llm.convert import is_spiking, set_mode
-    from neuro_llm.data import load_tokens
+    from neuro_llm.eval.data import load_tokens
     from neuro_llm.simulator import parse_layers
 
     layers = []
@@ -414,7 +414,7 @@ COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate}
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """``argv`` with its ``--config`` file's values as the command's defaults."""
-    from neuro_llm.runconfig import apply_config, find_config_argument, read_config_file
+    from neuro_llm.cli.runconfig import apply_config, find_config_argument, read_config_file
 
     command, config = find_config_argument(argv)
     if config is not None and command in parser.commands:
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_inputs(args)
         result = COMMANDS[args.command](args) if args.command in COMMANDS else _analysis_command(args)
         if getattr(args, "json", None):
-            from neuro_llm.io import write_json_atomic
+            from neuro_llm.io.atomic import write_json_atomic
             write_json_atomic(args.json, {**_provenance(args), **result})
         elif args.command == "info":
             print(json.dumps(result, indent=2))

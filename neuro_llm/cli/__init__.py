@@ -1,0 +1,1 @@
+"""The ``neuro-llm`` command line: commands (``main``), configuration files (``runconfig``), generated docs."""

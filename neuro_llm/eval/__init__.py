@@ -1,0 +1,1 @@
+"""Evaluation: WikiText-2 perplexity and zero-shot tasks."""

@@ -1,0 +1,1 @@
+"""Models in and out: offline loading, saved spiking models, atomic writes."""

@@ -1,0 +1,1 @@
+"""Spike codes, the layers they drive (linear, attention) and the observers that watch them."""
