@@ -85,25 +85,31 @@ def tally_count(count: Tensor, per_step: int, steps: int) -> Tally:
                  levels=levels, counts=_histogram(q))
 
 
-def fan_out(kind: str, q_len: int, kv_len: int, out_features: int = 0, groups: int = 1) -> np.ndarray:
+def fan_out(kind: str, q_len: int, kv_len: int, out_features: int = 0, groups: int = 1,
+            window: int | None = None) -> np.ndarray:
     """Synapses a non-zero spike of each token position reaches (``[q_len]``, or ``[kv_len]`` for K and V).
 
+    Query ``i`` sits at position ``p_i = i + kv_len - q_len``; it sees key ``j`` when ``j ≤ p_i`` and, in a
+    sliding-window layer, ``p_i - j < window``.
+
     * ``linear``: every output feature, ``out_features``.
-    * ``q`` (query ``i``): every key the causal mask lets it see, ``i + 1 + kv_len - q_len``; nothing else.
+    * ``q`` (query ``i``): every key the mask lets it see, ``min(p_i + 1, window)``; nothing else.
     * ``k``: 1, the accumulate into ``K̂`` (the membrane update of the key matrix).
-    * ``v`` (key ``j``): every query ``i`` that sees it, in each of the ``groups`` query heads sharing the
-      kv head: ``groups · (q_len - max(0, j - (kv_len - q_len)))``.
+    * ``v`` (key ``j``): every query that sees it, in each of the ``groups`` query heads sharing the kv
+      head: ``groups · #{i : j ≤ p_i < j + window}``.
     """
     offset = kv_len - q_len
     if kind == "linear":
         return np.full(q_len, out_features, dtype=np.int64)
     if kind == "q":
-        return np.arange(q_len, dtype=np.int64) + 1 + offset
+        seen = np.arange(q_len, dtype=np.int64) + 1 + offset
+        return seen if window is None else np.minimum(seen, window)
     if kind == "k":
         return np.ones(kv_len, dtype=np.int64)
     if kind == "v":
         j = np.arange(kv_len, dtype=np.int64)
-        return groups * (q_len - np.maximum(0, j - offset))
+        last = offset + q_len if window is None else np.minimum(offset + q_len, j + window)
+        return groups * np.maximum(0, last - np.maximum(offset, j))
     raise ValueError(f"unknown site kind {kind!r}: expected one of {SITE_KINDS}")
 
 

@@ -3,16 +3,20 @@
 Every elementary floating-point operation — a multiply, an add, a multiply-add, a comparison, an ``exp``,
 a divide, an ``rsqrt`` — counts as one MAC (docs/energy.md gives the table). With ``B`` samples of
 ``n = q_len`` queries over ``m = kv_len`` keys (``m = n`` without a cache), hidden size ``d``, MLP size
-``f``, ``H`` query heads and ``H_kv`` key/value heads of size ``D``, and ``P = Σ_i (i + 1 + m - n)``
-unmasked (query, key) pairs per head (causal attention; masked pairs cost nothing)::
+``f``, ``H`` query heads and ``H_kv`` key/value heads of size ``D``, and ``P = Σ_i min(i + 1 + m - n, w)``
+unmasked (query, key) pairs per head (causal attention, ``w`` the layer's sliding window or ∞; masked
+pairs cost nothing). ``N`` hidden-size RMSNorms a block and the gate's activation come from the
+architecture adapter (LLaMA: 2 norms, SiLU; Gemma 3: 4 norms, tanh-GELU; Qwen3/Gemma 3 add q/k norms)::
 
     linear            n·in·out per floating-point linear layer (+ n·out per bias, spiking or not)
     attention_scores  H·P·D    QKᵀ    (only where Q, K are not spikes)
     attention_values  H·P·D    P·V    (only where V is not spikes)
     softmax           5·H·P    scale by 1/√D, subtract the row max, exp, sum, divide
     rope              3·n·(H + H_kv)·D   x·cos + rotate_half(x)·sin
-    norm              2·n·(3d + 3)       two RMSNorms: Σx², mean, +eps, rsqrt, x·r, ·γ
-    silu              4·n·f              x·σ(x): exp, add, divide, multiply
+    norm              N·n·(3d + 3)       N RMSNorms: Σx², mean, +eps, rsqrt, x·r, ·γ
+                      + n·(H + H_kv)·(3D + 3) with q/k norms (per head)
+    silu              4·n·f              the gate's activation: x·σ(x) (exp, add, divide, multiply);
+                                         tanh-GELU 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) counted as 4 too
     gating            n·f                silu(gate) ⊙ up
     residual          2·n·d              two residual adds
     encode            E per encoded value: the scale's min and max (gif, E = 3) or max|x| (ternary,
@@ -33,11 +37,15 @@ CATEGORIES = ("linear", "attention_scores", "attention_values", "softmax", "rope
 ENCODE_OPS = {"gif": 3, "ternary": 2}
 
 
-def causal_pairs(q_len: int, kv_len: int) -> int:
-    """``Σ_{i<n} (i + 1 + m - n)``: (query, key) pairs the causal mask lets through."""
+def causal_pairs(q_len: int, kv_len: int, window: int | None = None) -> int:
+    """``Σ_{i<n} min(i + 1 + m - n, w)``: (query, key) pairs the causal (sliding-window) mask lets through."""
     if kv_len < q_len:
         raise ValueError(f"kv_len ({kv_len}) must be at least q_len ({q_len})")
-    return q_len * (q_len + 1) // 2 + q_len * (kv_len - q_len)
+    full = q_len * (q_len + 1) // 2 + q_len * (kv_len - q_len)
+    if window is None:
+        return full
+    seen = range(kv_len - q_len + 1, kv_len + 1)   # keys visible to each query without a window
+    return sum(min(s, window) for s in seen)
 
 
 def _zero_point_ops(code_kind: str) -> int:
@@ -51,7 +59,8 @@ def _decode_linear(linear: LinearShape, code_kind: str, q_len: int) -> int:
     return q_len * linear.out_features * (linear.groups * _zero_point_ops(code_kind) + int(linear.integer_weights))
 
 
-def _attention_spiking_ops(shape: ModelShape, code_kind: str, q_len: int, kv_len: int) -> dict[str, int]:
+def _attention_spiking_ops(shape: ModelShape, code_kind: str, q_len: int, kv_len: int,
+                           window: int | None = None) -> dict[str, int]:
     """Encode and decode ops of spiking attention (per sample).
 
     ``K̂ = Δ_k(ΣS_k - z_k)``: 2 (gif) / 1 (ternary) per K element. Scores: ``Δ_q`` times each score and
@@ -61,7 +70,7 @@ def _attention_spiking_ops(shape: ModelShape, code_kind: str, q_len: int, kv_len
     """
     H, Hkv, D = shape.heads, shape.kv_heads, shape.head_dim
     zp = _zero_point_ops(code_kind)
-    pairs = causal_pairs(q_len, kv_len)
+    pairs = causal_pairs(q_len, kv_len, window)
     gif = code_kind == "gif"
     decode = kv_len * Hkv * D * zp + H * pairs * zp + H * pairs * zp
     if gif:
@@ -75,7 +84,7 @@ def block_ops(shape: ModelShape, layer: LayerShape, batch: int, q_len: int, kv_l
     """Floating-point ops of one block over ``batch`` samples: of the spiking model (``spiking=True``) or
     of the dense one. Spike-driven products are not here: they are synaptic operations."""
     d, f, H, Hkv, D = shape.hidden, shape.intermediate, shape.heads, shape.kv_heads, shape.head_dim
-    pairs = causal_pairs(q_len, kv_len)
+    pairs = causal_pairs(q_len, kv_len, layer.window)
     ops = dict.fromkeys(CATEGORIES, 0)
     for linear in layer.linears:
         spikes = spiking and linear.spiking
@@ -87,14 +96,14 @@ def block_ops(shape: ModelShape, layer: LayerShape, batch: int, q_len: int, kv_l
         if linear.bias:
             ops["linear"] += q_len * linear.out_features
     if spiking and layer.attention_spiking:
-        for key, value in _attention_spiking_ops(shape, shape.code_kind, q_len, kv_len).items():
+        for key, value in _attention_spiking_ops(shape, shape.code_kind, q_len, kv_len, layer.window).items():
             ops[key] += value
     else:
         ops["attention_scores"] = H * pairs * D
         ops["attention_values"] = H * pairs * D
     ops["softmax"] = 5 * H * pairs
     ops["rope"] = 3 * q_len * (H + Hkv) * D
-    ops["norm"] = 2 * q_len * (3 * d + 3)
+    ops["norm"] = shape.norms * q_len * (3 * d + 3) + (q_len * (H + Hkv) * (3 * D + 3) if shape.qk_norm else 0)
     ops["silu"] = 4 * q_len * f
     ops["gating"] = q_len * f
     ops["residual"] = 2 * q_len * d

@@ -181,7 +181,8 @@ class Recorder:
         sites = {}
         for name, site in self._sites.items():
             out = layer_shape.linear(name).out_features if site.kind == "linear" else 0
-            sites[name] = site.record(counters.fan_out(site.kind, q_len, kv_len, out, self.shape.groups))
+            sites[name] = site.record(counters.fan_out(site.kind, q_len, kv_len, out, self.shape.groups,
+                                                       layer_shape.window))
         self.sink.write_layer(LayerRecord(
             layer=self._layer, batch=self._batch, q_len=q_len, kv_len=kv_len, sites=sites,
             spiking_ops=block_ops(self.shape, layer_shape, self._batch, q_len, kv_len, spiking=True),

@@ -1,4 +1,4 @@
-"""The static description of a (spiking) LLaMA-shaped model that operation counts need.
+"""The static description of a (spiking) decoder-only model that operation counts need.
 
 Read once from the model (:meth:`ModelShape.from_model`), stored as JSON beside a recording, so the
 energy of a recording never needs the model again.
@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
+from neuro_llm.arch import LINEAR_NAMES, SLIDING, adapter_for
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class LinearShape:
 class LayerShape:
     linears: tuple[LinearShape, ...]
     attention_spiking: bool  # Q, K, V spike-encoded (QKᵀ and P·V driven by spikes)
+    window: int | None = None  # sliding window of this layer's attention (None: full causal)
 
     def linear(self, name: str) -> LinearShape:
         for linear in self.linears:
@@ -47,6 +48,10 @@ class ModelShape:
     code_kind: str | None    # "gif" | "ternary" (None: nothing spikes)
     weight_bits: int | None  # bits of the integer weight codes (None: floating-point weights)
     layers: tuple[LayerShape, ...]
+    norms: int = 2           # hidden-size RMSNorms per block (architecture adapter's profile)
+    qk_norm: bool = False    # per-head q/k RMSNorms (Qwen3, Gemma 3)
+    activation: str = "silu"  # the MLP gate's activation
+    family: str = "llama"
 
     @property
     def num_layers(self) -> int:
@@ -67,13 +72,18 @@ class ModelShape:
         if spike_config is not None:
             code_kind = spike_config.kind if spike_config.quantizes_activations else None
             weight_bits = spike_config.wbits if spike_config.quantizes_weights else None
+        arch = adapter_for(model)
+        types = arch.layer_types(cfg)
         layers = []
-        for layer in decoder_layers(model):
+        for i, layer in enumerate(arch.decoder_layers(model)):
             linears = tuple(_linear_shape(name, layer.get_submodule(name)) for name in LINEAR_NAMES)
             spiking = getattr(layer.self_attn, "spiking", None)
-            layers.append(LayerShape(linears, spiking is not None and spiking.code is not None))
+            window = cfg.sliding_window if types[i] == SLIDING else None
+            layers.append(LayerShape(linears, spiking is not None and spiking.code is not None, window))
+        profile = arch.profile
         return cls(cfg.hidden_size, cfg.intermediate_size, heads, cfg.num_key_value_heads, head_dim,
-                   cfg.vocab_size, code_kind, weight_bits, tuple(layers))
+                   cfg.vocab_size, code_kind, weight_bits, tuple(layers), profile.norms, profile.qk_norm,
+                   profile.activation, arch.family)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +91,7 @@ class ModelShape:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelShape":
         layers = tuple(LayerShape(tuple(LinearShape(**linear) for linear in layer["linears"]),
-                                  layer["attention_spiking"]) for layer in data["layers"])
+                                  layer["attention_spiking"], layer.get("window")) for layer in data["layers"])
         return cls(**{**data, "layers": layers})
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from analysis.ops import CATEGORIES
 from analysis.records import LayerRecord, Recording, SiteRecord
 from analysis.shape import ModelShape
-from neuro_llm.io.atomic import check_writable
+from neuro_llm.io.atomic import check_writable, remove_stale_temporaries
 
 SCHEMA = "neuro-llm-recording"
 SCHEMA_VERSION = 1
@@ -68,6 +68,7 @@ class RecordingWriter:
 
     def __enter__(self) -> "RecordingWriter":
         check_writable(self.path)
+        remove_stale_temporaries(self.path.parent, f"{self.path.name}.tmp-*")   # left by killed runs
         # not mkstemp: its 0600 mode would survive the rename; "x" refuses an existing name instead
         self.tmp = str(self.path.with_name(f"{self.path.name}.tmp-{secrets.token_hex(4)}"))
         try:

@@ -13,13 +13,13 @@ import copy
 import torch
 from torch import nn
 
-from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
+from neuro_llm.arch import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
 from neuro_llm.calibrate.clipping import best_clip
 from neuro_llm.spiking.codes import SpikeCode
 from neuro_llm.config import MODES, SpikeConfig
 from neuro_llm.calibrate.saliency import allocate_steps, second_order_saliency
-from neuro_llm.spiking.attention import ATTENTION_NAME, SpikingAttention, register_attention
+from neuro_llm.spiking.attention import SpikingAttention, use_spiking_attention
 from neuro_llm.spiking.linear import SpikingLinear
 
 
@@ -96,8 +96,7 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
                                                        layer=index, k_steps=k_steps, v_steps=v_steps
                                                        ).to(linear.weight.device)
 
-    register_attention()
-    model.config._attn_implementation = ATTENTION_NAME
+    use_spiking_attention(model)
     weights = calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
                      collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0,
                      attention_saliency=config.uses_saliency and config.quantize_attention)

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neuro_llm.spiking import observe
-from neuro_llm.blocks import decoder_layers
+from neuro_llm.arch import adapter_for
 
 Tensor = torch.Tensor
 
@@ -57,26 +57,19 @@ class LayerByLayerSimulator:
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", layers: list[int] | None = None,
                  on_step=None, on_layer=None, observers=(), offload: bool = True, progress: bool = True):
         self.model, self.device, self.offload, self.progress = model, torch.device(device), offload, progress
-        self.blocks = decoder_layers(model)
+        self.arch = adapter_for(model)
+        self.blocks = self.arch.decoder_layers(model)
         self.layers = list(range(len(self.blocks))) if layers is None else list(layers)
         self.on_layer = on_layer
         self.observers = tuple(observers) + ((_StepRelay(on_step),) if on_step else ())
 
-    def _causal_mask(self, length: int, dtype: torch.dtype) -> Tensor:
-        mask = torch.full((length, length), torch.finfo(dtype).min, dtype=dtype, device=self.device).triu(1)
-        return mask.view(1, 1, length, length)
-
     @torch.no_grad()
     def run(self, input_ids: Tensor) -> Tensor:
-        inner = self.model.model
         if input_ids.dim() == 1:
             input_ids = input_ids.view(1, -1)
-        embed = inner.embed_tokens
+        embed = self.arch.embeddings(self.model)
         hidden = embed(input_ids.to(embed.weight.device)).to(self.device)
-        positions = torch.arange(input_ids.shape[1], device=self.device).view(1, -1)
-        rotary = inner.rotary_emb.to(self.device)
-        position_embeddings = rotary(hidden, positions)
-        mask = self._causal_mask(input_ids.shape[1], hidden.dtype)
+        inputs = self.arch.block_inputs(self.model, hidden)   # per-layer masks (sliding windows) and RoPE
         last = max(self.layers)
         with observe.observing(*self.observers):
             for i in tqdm(range(last + 1), desc="simulating blocks", disable=not self.progress):
@@ -85,15 +78,11 @@ class LayerByLayerSimulator:
                 block.to(self.device)
                 # blocks before the first simulated one run unobserved
                 with contextlib.nullcontext() if i in self.layers else observe.silenced():
-                    hidden = block(hidden, attention_mask=mask, position_ids=positions,
-                                   position_embeddings=position_embeddings)
+                    hidden = block(hidden, **inputs.kwargs(i))
                 if self.offload and home != self.device:
                     block.to(home)
                 if self.on_layer is not None and i in self.layers:
                     self.on_layer(i, hidden)
         if last < len(self.blocks) - 1:
             return hidden
-        head_device = self.model.lm_head.weight.device
-        hidden = inner.norm.to(head_device)(hidden.to(head_device))
-        return self.model.lm_head(hidden)
-
+        return self.arch.logits(self.model, hidden)

@@ -11,20 +11,41 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ARCHITECTURES = ("llama", "mistral", "qwen2")
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma3")   # every supported family (tiny configs)
 
 
-def tiny_model(arch: str = "llama", seed: int = 0, layers: int = 2, vocab: int = 96):
-    """A random model of the given architecture with grouped-query attention (4 query / 2 kv heads)."""
-    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+def tiny_model(arch: str = "llama", seed: int = 0, layers: int = 2, vocab: int = 96, sliding_window: int | None = None):
+    """A random model of the given family with grouped-query attention (4 query / 2 kv heads).
 
-    classes = {"llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
-               "qwen2": (Qwen2Config, Qwen2ForCausalLM)}
-    config_cls, model_cls = classes[arch]
+    ``gemma3`` alternates sliding (window 6) and full layers; ``sliding_window`` sets Mistral's window, or
+    makes Qwen2/Qwen3 alternate sliding and full layers."""
+    import transformers as tf
+
+    classes = {"llama": ("LlamaConfig", "LlamaForCausalLM"), "mistral": ("MistralConfig", "MistralForCausalLM"),
+               "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"), "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+               "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM")}
+    config_cls, model_cls = (getattr(tf, name) for name in classes[arch])
+    extra = {}
+    if arch == "mistral":
+        extra = dict(sliding_window=sliding_window)
+    elif arch in ("qwen2", "qwen3") and sliding_window:
+        extra = dict(use_sliding_window=True, sliding_window=sliding_window, max_window_layers=1,
+                     layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(layers)])
+    elif arch == "gemma3":
+        extra = dict(sliding_window=sliding_window or 6, head_dim=16, query_pre_attn_scalar=16,
+                     layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(layers)])
+    if arch == "qwen3":
+        extra["head_dim"] = 16
     config = config_cls(vocab_size=vocab, hidden_size=64, intermediate_size=112, num_hidden_layers=layers,
                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                        tie_word_embeddings=False)
+                        tie_word_embeddings=False, **extra)
     torch.manual_seed(seed)
     model = model_cls(config).eval()
+    if arch in ("qwen3", "gemma3"):   # norms start at the identity: make q/k norms and (1 + w) norms matter
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "norm" in name:
+                    p.normal_(0, 0.3) if arch == "gemma3" else p.uniform_(0.5, 1.5)
     if arch == "qwen2":  # q/k/v biases are zero at init: make them matter
         with torch.no_grad():
             for layer in model.model.layers:

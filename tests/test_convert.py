@@ -103,8 +103,8 @@ def test_salient_steps_need_calibration_text():
         convert(tiny_model("llama"), SpikeConfig(method="spikellm"), progress=False)
 
 
-def test_models_without_llama_blocks_are_refused():
-    with pytest.raises(ValueError, match="LLaMA block shape"):
+def test_models_of_unsupported_families_are_refused_naming_the_supported_ones():
+    with pytest.raises(ValueError, match="not supported; supported families: Llama, Mistral, Qwen2, Qwen3, Gemma 3"):
         convert(nn.Sequential(nn.Linear(2, 2)), SpikeConfig(method="rtn"))
 
 

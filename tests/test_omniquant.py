@@ -9,16 +9,18 @@ from conftest import tiny_model
 from neuro_llm import SpikeConfig, convert, set_mode
 from neuro_llm.calibrate import omniquant
 from neuro_llm.calibrate.base import BlockContext
-from neuro_llm.calibrate.loop import _causal_mask
+from neuro_llm.arch import adapter_for
+from neuro_llm.spiking.attention import use_spiking_attention
 from neuro_llm.calibrate.omniquant import BlockTransform, OmniQuant, activation_maxima
 
 
 def block_inputs(model, ids, config):
     """Block 0's inputs (the embeddings) and a context for running it."""
+    arch = adapter_for(model)
+    use_spiking_attention(model)   # as convert() does: FP blocks run through neuro-llm's attention
     with torch.no_grad():
-        x = model.model.embed_tokens(ids).float()
-        positions = torch.arange(ids.shape[1]).view(1, -1)
-        ctx = BlockContext(0, config, model.model.rotary_emb(x, positions), _causal_mask(ids.shape[1], "cpu"))
+        x = arch.embeddings(model)(ids).float()
+        ctx = BlockContext(0, config, arch.block_inputs(model, x[:1]).kwargs(0), arch)
     return x, ctx
 
 

@@ -121,7 +121,7 @@ def test_ternary_converts_end_to_end(abits):
 def test_calibrators_report_bits_and_sparsity():
     from neuro_llm.calibrate.base import BlockContext
     from neuro_llm.calibrate.loop import LinearInputStats
-    from neuro_llm.blocks import LINEAR_NAMES
+    from neuro_llm.arch import LINEAR_NAMES
 
     model = tiny_model("llama")
     block = model.model.layers[0]

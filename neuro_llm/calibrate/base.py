@@ -35,13 +35,13 @@ class BlockContext:
     """What a method may need besides the block: where it is and how to run it."""
     index: int
     config: object                      # SpikeConfig
-    position_embeddings: tuple[Tensor, Tensor]
-    attention_mask: Tensor              # additive causal mask [1, 1, S, S]
+    block_kwargs: dict | None           # attention_mask / position_embeddings / position_ids of this layer
+    arch: object = None                 # the model's architecture adapter (neuro_llm.arch)
     stats: dict = field(default_factory=dict)   # linear name -> LinearInputStats (see loop.py)
 
     def run(self, block: nn.Module, x: Tensor) -> Tensor:
-        """``block(x)`` with this context's positions and mask."""
-        return block(x, attention_mask=self.attention_mask, position_embeddings=self.position_embeddings)
+        """``block(x)`` with this layer's mask and positional embeddings, as the model runs it."""
+        return block(x, **self.block_kwargs)
 
 
 class BlockCalibrator:

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from neuro_llm.spiking import quant
-from neuro_llm.blocks import LINEAR_NAMES
+from neuro_llm.arch import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.calibrate.rtn import float_weights
 from neuro_llm.config import FULL_PRECISION_BITS

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from neuro_llm.blocks import LINEAR_NAMES, decoder_layers
+from neuro_llm.arch import LINEAR_NAMES, adapter_for
 from neuro_llm.calibrate.base import BlockCalibrator, BlockContext, LinearWeights
 from neuro_llm.calibrate.saliency import AttentionSaliency
 
@@ -54,10 +54,6 @@ class LinearInputStats:
         return self.hessian / self.tokens
 
 
-def _causal_mask(length: int, device, dtype=torch.float32) -> Tensor:
-    return torch.full((length, length), torch.finfo(dtype).min, device=device, dtype=dtype).triu(1).view(1, 1, length, length)
-
-
 def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
     """The block over each calibration window separately (bounded memory)."""
     return torch.cat([ctx.run(block, x[j: j + 1]) for j in range(x.shape[0])])
@@ -71,28 +67,26 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
 
     ``calibration``: ``[n, seqlen]`` token ids, or ``None`` for data-free methods (RTN without saliency).
     Returns ``{index: {name: LinearWeights}}``."""
-    layers = decoder_layers(model)
+    arch = adapter_for(model)
+    layers = arch.decoder_layers(model)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     results = {}
     if calibration is None:
         for i, block in enumerate(tqdm(layers, desc=f"{type(method).__name__}", disable=not progress)):
-            ctx = BlockContext(i, config, None, None)
+            ctx = BlockContext(i, config, None, arch)
             weights = method.calibrate_block(block, None, None, ctx)
             build_block(block, i, weights, {})
             results[i] = weights
         return results
 
-    inner = model.model
     ids = calibration.to(device)
-    x = inner.embed_tokens.to(device)(ids).float()
-    positions = torch.arange(ids.shape[1], device=device).view(1, -1)
-    position_embeddings = inner.rotary_emb.to(device)(x, positions)
-    mask = _causal_mask(ids.shape[1], device)
+    x = arch.embeddings(model).to(device)(ids).float()
+    inputs = arch.block_inputs(model, x[:1])   # one window at a time: masks for batch 1
     hessian = collect_hessian or method.needs_hessian
     for i, block in enumerate(tqdm(layers, desc=f"calibrating ({type(method).__name__})", disable=not progress)):
         home = next(block.parameters()).device
         block.to(device)
-        ctx = BlockContext(i, config, position_embeddings, mask)
+        ctx = BlockContext(i, config, inputs.kwargs(i), arch)
         handles = []
         for name in LINEAR_NAMES:
             linear = block.get_submodule(name)

@@ -7,33 +7,38 @@ the FP block's outputs (MSE, AdamW, one calibration window per step):
   instead of its full range (``wbits`` asymmetric, straight-through round).
 * **LET** (learnable equivalent transformation), only when activations are quantized (as OmniQuant for
   LLaMA): per-channel scales moved between an activation and the weights that read it,
-  ``x Wᵀ = (x / s)(W diag s)ᵀ``. Pairs: input RMSNorm → q/k/v and post-attention RMSNorm → gate/up (norm
-  weight / s; no shifts, RMSNorm has no bias); v → o (v rows / s, o columns · s; ``s`` lives on the kv-head
-  channels and is shared by the query heads of each group); q/k (q rows / s, k rows · s, with
-  ``s[d] = s[d + head_dim/2]`` so that it commutes with RoPE). down_proj's input is not smoothed.
+  ``x Wᵀ = (x / s)(W diag s)ᵀ``. Pairs come from the architecture adapter (:mod:`neuro_llm.arch`): a norm →
+  the linears it feeds (LLaMA: input norm → q/k/v, post-attention norm → gate/up; Gemma 3: input norm →
+  q/k/v, pre-feed-forward norm → gate/up), folded into the norm's effective weight (``w / s``, or
+  ``(1 + w)/s - 1`` for Gemma's ``(1 + w)`` norms; no shifts, RMSNorm has no bias); v → o (v rows / s,
+  o columns · s; ``s`` lives on the kv-head channels and is shared by the query heads of each group); q/k
+  (q rows / s, k rows · s, with ``s[d] = s[d + head_dim/2]`` so that it commutes with RoPE) only where no
+  q/k norm sits between the projections and RoPE (not Qwen3, not Gemma 3). down_proj's input is not smoothed.
 
 Activations are fake-quantized where and as the spiking model encodes them: per token at the seven
 linear inputs and, with ``quantize_attention``, Q per token, K per channel over tokens, V per token (per
-head). Afterwards the transformation is folded into the FP block in place and the folded weights are
+head). The fake-quantized block is the model's own block run with substituted weights
+(``torch.func.functional_call``) and quantizing hooks, so every family's block structure is respected.
+Afterwards the transformation is folded into the FP block in place and the folded weights are
 quantized with the trained clipping, so the spiking block computes exactly what was trained.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
-from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from neuro_llm.spiking import quant
-from neuro_llm.blocks import LINEAR_NAMES
+from neuro_llm.arch import LINEAR_NAMES, adapter_for
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.config import FULL_PRECISION_BITS
-from neuro_llm.spiking.attention import repeat_heads
+from neuro_llm.spiking.attention import ATTENTION_NAME
 from neurons.functional import round_half_up
 
 Tensor = torch.Tensor
-NORMS = ("input_layernorm", "post_attention_layernorm")
 LWC_INIT = 4.0            # σ(4) ≈ 0.982: start near the plain min/max range
 LWC_LR, LET_LR = 1e-2, 5e-3
 ALPHA = 0.5               # SmoothQuant migration strength of the LET initialization
@@ -65,11 +70,6 @@ def fake_activation(x: Tensor, n: int, dim: int, symmetric: bool) -> Tensor:
     return fake_asymmetric(x, *scale_zero(x.amin(dim, keepdim=True), x.amax(dim, keepdim=True), n), n)
 
 
-def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
-    """``w ⊙ x / sqrt(mean(x²) + ε)``."""
-    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
-
-
 def scale_rows(wb: tuple[Tensor, Tensor | None], r: Tensor) -> tuple[Tensor, Tensor | None]:
     """``(diag(r) W, r ⊙ b)``: the linear's outputs multiplied by ``r``."""
     w, b = wb
@@ -78,9 +78,10 @@ def scale_rows(wb: tuple[Tensor, Tensor | None], r: Tensor) -> tuple[Tensor, Ten
 
 @torch.no_grad()
 def activation_maxima(block: nn.Module, inputs: Tensor, ctx) -> dict[str, Tensor]:
-    """Per-channel ``max|x|`` over the calibration tokens entering the smoothed linears: ``attn`` (q/k/v),
-    ``mlp`` (gate/up) and ``o`` (o_proj)."""
-    sites = {"attn": "self_attn.q_proj", "mlp": "mlp.up_proj", "o": "self_attn.o_proj"}
+    """Per-channel ``max|x|`` over the calibration tokens entering the smoothed linears: one entry per
+    foldable norm of the adapter (keyed by the norm's name) and ``o`` (o_proj's input)."""
+    arch = ctx.arch or adapter_for(block.self_attn.config)
+    sites = {fold.norm: fold.linears[0] for fold in arch.folds} | {"o": "self_attn.o_proj"}
     maxima = {}
 
     def record(key):
@@ -100,24 +101,27 @@ def activation_maxima(block: nn.Module, inputs: Tensor, ctx) -> dict[str, Tensor
 
 
 class BlockTransform(nn.Module):
-    """LWC and LET parameters of one LLaMA-shaped block, and the fake-quantized block they define.
+    """LWC and LET parameters of one decoder block, and the fake-quantized block they define.
 
     LWC is trained when ``wbits < 16``; LET when ``act_max`` (see :func:`activation_maxima`) is given,
     initialized as SmoothQuant ``s = max|x|^α / max|W|^(1-α)`` (q/k: ``s = 1``)."""
 
-    def __init__(self, block: nn.Module, config, act_max: dict[str, Tensor] | None = None):
+    def __init__(self, block: nn.Module, config, act_max: dict[str, Tensor] | None = None, arch=None):
         super().__init__()
         attn = block.self_attn
-        self.head_dim, self.groups, self.scaling = attn.head_dim, attn.num_key_value_groups, attn.scaling
+        # the FP block the fake-quantized forward runs (substituted weights); a private copy, so it stays
+        # valid after the real block is rebuilt as a spiking block; a list hides it from nn.Module
+        self.block = [copy.deepcopy(block).requires_grad_(False)]
+        self.arch = arch or adapter_for(attn.config)
+        self.head_dim, self.groups = attn.head_dim, attn.num_key_value_groups
         self.kv_heads = attn.k_proj.out_features // self.head_dim
-        self.eps, self.act_fn = block.input_layernorm.variance_epsilon, block.mlp.act_fn
         self.wbits, self.levels = config.wbits, 2 ** config.wbits - 1
         self.act_levels = config.capacity if config.quantizes_activations else None
         self.symmetric, self.quantize_attention = config.kind == "ternary", config.quantize_attention
-        copy = lambda t: None if t is None else t.detach().float().clone()
-        self.norm = {n: copy(block.get_submodule(n).weight) for n in NORMS}
-        self.fp = {n: (copy(block.get_submodule(n).weight), copy(block.get_submodule(n).bias)) for n in LINEAR_NAMES}
-        device = self.norm["input_layernorm"].device
+        clone = lambda t: None if t is None else t.detach().float().clone()
+        self.norm = {f.norm: clone(block.get_submodule(f.norm).weight) for f in self.arch.folds}
+        self.fp = {n: (clone(block.get_submodule(n).weight), clone(block.get_submodule(n).bias)) for n in LINEAR_NAMES}
+        device = self.fp[LINEAR_NAMES[0]][0].device
         self.upper, self.lower = nn.ParameterDict(), nn.ParameterDict()
         if config.wbits < FULL_PRECISION_BITS:
             for name, (w, _) in self.fp.items():
@@ -136,11 +140,15 @@ class BlockTransform(nn.Module):
             def per_kv(t):  # [heads·head_dim] -> [kv_heads·head_dim], max over each group's query heads
                 return t.view(self.kv_heads, self.groups, self.head_dim).amax(1).flatten()
 
-            qkv = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")
-            self.let["attn"] = smooth(act_max["attn"], column_max(*qkv))
-            self.let["mlp"] = smooth(act_max["mlp"], column_max("mlp.gate_proj", "mlp.up_proj"))
+            for fold in self.arch.folds:
+                self.let[self._key(fold.norm)] = smooth(act_max[fold.norm], column_max(*fold.linears))
             self.let["vo"] = smooth(per_kv(act_max["o"]), per_kv(column_max("self_attn.o_proj")))
-            self.let["qk"] = nn.Parameter(torch.ones(self.kv_heads, self.head_dim // 2, device=device))
+            if self.arch.qk_scale_folds:
+                self.let["qk"] = nn.Parameter(torch.ones(self.kv_heads, self.head_dim // 2, device=device))
+
+    @staticmethod
+    def _key(norm: str) -> str:
+        return "norm:" + norm.replace(".", "/")   # ParameterDict keys may not contain dots
 
     def to_query_heads(self, s: Tensor) -> Tensor:
         """A per-kv-head channel vector ``[kv_heads·head_dim]`` repeated for the query heads of each group."""
@@ -151,15 +159,16 @@ class BlockTransform(nn.Module):
         norms, lin = dict(self.norm), dict(self.fp)
         if not self.let:
             return norms, lin
-        s = self.let
-        norms = {"input_layernorm": norms["input_layernorm"] / s["attn"],
-                 "post_attention_layernorm": norms["post_attention_layernorm"] / s["mlp"]}
-        for name, key in (("self_attn.q_proj", "attn"), ("self_attn.k_proj", "attn"), ("self_attn.v_proj", "attn"),
-                          ("mlp.gate_proj", "mlp"), ("mlp.up_proj", "mlp")):
-            lin[name] = (lin[name][0] * s[key], lin[name][1])
-        qk = torch.cat([s["qk"], s["qk"]], -1).flatten()      # s[d] == s[d + head_dim/2]: commutes with RoPE
-        lin["self_attn.q_proj"] = scale_rows(lin["self_attn.q_proj"], 1 / self.to_query_heads(qk))
-        lin["self_attn.k_proj"] = scale_rows(lin["self_attn.k_proj"], qk)
+        s, offset = self.let, self.arch.norm_offset
+        for fold in self.arch.folds:
+            scale = s[self._key(fold.norm)]
+            norms[fold.norm] = (offset + norms[fold.norm]) / scale - offset    # effective weight / s
+            for name in fold.linears:
+                lin[name] = (lin[name][0] * scale, lin[name][1])
+        if "qk" in s:
+            qk = torch.cat([s["qk"], s["qk"]], -1).flatten()      # s[d] == s[d + head_dim/2]: commutes with RoPE
+            lin["self_attn.q_proj"] = scale_rows(lin["self_attn.q_proj"], 1 / self.to_query_heads(qk))
+            lin["self_attn.k_proj"] = scale_rows(lin["self_attn.k_proj"], qk)
         lin["self_attn.v_proj"] = scale_rows(lin["self_attn.v_proj"], 1 / s["vo"])
         w_o, b_o = lin["self_attn.o_proj"]
         lin["self_attn.o_proj"] = (w_o * self.to_query_heads(s["vo"]), b_o)
@@ -177,26 +186,34 @@ class BlockTransform(nn.Module):
     def quantize_activation(self, x: Tensor, dim: int) -> Tensor:
         return x if self.act_levels is None else fake_activation(x, self.act_levels, dim, self.symmetric)
 
+    def _quantize_qkv(self, q: Tensor, k: Tensor, v: Tensor):
+        """Q per token, K per channel over tokens, V per token (per head), as the spiking attention encodes."""
+        return self.quantize_activation(q, -1), self.quantize_activation(k, -2), self.quantize_activation(v, -1)
+
     def forward(self, x: Tensor, ctx) -> Tensor:
-        """The fake-quantized block on ``x`` ``[b, S, hidden]`` (positions and causal mask from ``ctx``)."""
+        """The fake-quantized block on ``x`` ``[b, S, hidden]``: the model's own block with the folded,
+        clipped weights substituted and every spike-encoded activation fake-quantized."""
+        block = self.block[0]
+        attn = block.self_attn
+        if attn.config._attn_implementation != ATTENTION_NAME:
+            raise RuntimeError("OmniQuant runs blocks through neuro-llm's attention: call "
+                               "neuro_llm.spiking.attention.use_spiking_attention(model) first (convert() does)")
         norms, lin = self.folded()
-
-        def linear(name, h):
-            w, b = lin[name]
-            return F.linear(self.quantize_activation(h, -1), self.quantize_weight(name, w), b)
-
-        batch, length, _ = x.shape
-        h = rms_norm(x, norms["input_layernorm"], self.eps)
-        q, k, v = (linear(f"self_attn.{p}_proj", h).view(batch, length, -1, self.head_dim).transpose(1, 2)
-                   for p in "qkv")
-        q, k = apply_rotary_pos_emb(q, k, *ctx.position_embeddings)
-        if self.quantize_attention:  # Q per token, K per channel over tokens, V per token
-            q, k, v = self.quantize_activation(q, -1), self.quantize_activation(k, -2), self.quantize_activation(v, -1)
-        scores = q @ repeat_heads(k, self.groups).transpose(-1, -2) * self.scaling + ctx.attention_mask[..., :length]
-        heads = torch.softmax(scores, dim=-1) @ repeat_heads(v, self.groups)
-        x = x + linear("self_attn.o_proj", heads.transpose(1, 2).reshape(batch, length, -1))
-        h = rms_norm(x, norms["post_attention_layernorm"], self.eps)
-        return x + linear("mlp.down_proj", self.act_fn(linear("mlp.gate_proj", h)) * linear("mlp.up_proj", h))
+        params = {f"{name}.weight": w for name, w in norms.items()}
+        for name, (w, b) in lin.items():
+            params[f"{name}.weight"] = self.quantize_weight(name, w)
+            if b is not None:
+                params[f"{name}.bias"] = b
+        hooks = [block.get_submodule(name).register_forward_pre_hook(
+            lambda m, args: (self.quantize_activation(args[0], -1), *args[1:])) for name in LINEAR_NAMES]
+        if self.quantize_attention:
+            attn.neuro_llm_fake_quant = self._quantize_qkv
+        try:
+            return torch.func.functional_call(block, params, (x,), ctx.block_kwargs, strict=False)
+        finally:
+            for h in hooks:
+                h.remove()
+            attn.neuro_llm_fake_quant = None
 
     @torch.no_grad()
     def fold_into(self, block: nn.Module) -> None:
@@ -257,7 +274,7 @@ class OmniQuant(BlockCalibrator):
     def calibrate_block(self, block, inputs, targets, ctx):
         config = ctx.config
         act_max = activation_maxima(block, inputs, ctx) if config.quantizes_activations else None
-        transform = BlockTransform(block, config, act_max)
+        transform = BlockTransform(block, config, act_max, ctx.arch)
         train(transform, inputs.float(), targets.float(), ctx)
         transform.fold_into(block)
         return transform.weights()

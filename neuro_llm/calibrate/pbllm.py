@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from neuro_llm.blocks import LINEAR_NAMES
+from neuro_llm.arch import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.calibrate.gptq import gptq_quantize
 from neuro_llm.calibrate.saliency import inverse_hessian_diagonal

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from neuro_llm.spiking import quant
-from neuro_llm.blocks import LINEAR_NAMES
+from neuro_llm.arch import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.config import FULL_PRECISION_BITS
 

@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from neuro_llm.blocks import LINEAR_NAMES
+from neuro_llm.arch import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.calibrate.pbllm import quantize_columns, salient_mask
 

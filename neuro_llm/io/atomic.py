@@ -3,8 +3,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
+
+RUN_STARTED = time.time()   # temporary files of ours older than this belong to runs that died
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, pattern: str) -> list[Path]:
+    """Delete our own temporary files/folders matching ``pattern`` in ``folder`` that were last written
+    before this process started (left by a run that was killed before it could clean up)."""
+    removed = []
+    for path in Path(folder or ".").glob(pattern):
+        try:
+            if path.stat().st_mtime >= RUN_STARTED:
+                continue            # a live writer's (ours, or a concurrent run's)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -14,12 +33,13 @@ def check_writable(path: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
-        raise PermissionError(f"cannot write {path}: folder {folder} is not writable")
+        raise PermissionError(f"cannot write {path}: folder {folder} is not writable (choose another folder)")
     return path
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
     path = check_writable(path)
+    remove_stale_temporaries(path.parent, f".{path.name}.*.tmp")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "w") as f:

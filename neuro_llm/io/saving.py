@@ -31,6 +31,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from neuro_llm.io.atomic import remove_stale_temporaries
+
 MANIFEST = "neuro_llm.json"
 WEIGHTS = "model.safetensors"
 SCHEMA = "neuro-llm-spiking-model"
@@ -160,6 +162,7 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
         "run_config": run_config,
     }
 
+    remove_stale_temporaries(target.parent, f".{target.name}.*.tmp")   # left by killed runs
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt", "schema": SCHEMA})

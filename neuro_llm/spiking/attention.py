@@ -85,13 +85,17 @@ class SpikingAttention(nn.Module):
 
 
 def spiking_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """``transformers`` attention interface: spiking where the module was converted, eager otherwise."""
-    from transformers.models.llama.modeling_llama import eager_attention_forward
-
+    """``transformers`` attention interface: spiking where the module was converted, the family's eager
+    attention otherwise (optionally on fake-quantized Q/K/V while OmniQuant trains the block)."""
     spiking = getattr(module, "spiking", None)
     if spiking is None:
-        out = eager_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
-                                      dropout=dropout, **kwargs)
+        from neuro_llm.arch import adapter_for
+
+        fake_quant = getattr(module, "neuro_llm_fake_quant", None)
+        if fake_quant is not None:
+            query, key, value = fake_quant(query, key, value)
+        eager = adapter_for(module.config).eager_attention()
+        out = eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
         capture = getattr(module, "neuro_llm_capture", None)
         if capture is not None:  # calibration: attention saliency of the FP block
             capture.add(query, key, value, out[1], module.num_key_value_groups)
@@ -99,6 +103,12 @@ def spiking_attention_forward(module, query, key, value, attention_mask, scaling
     if scaling is None:
         scaling = module.head_dim ** -0.5
     return spiking(query, key, value, attention_mask, scaling, module.num_key_value_groups)
+
+
+def use_spiking_attention(model) -> None:
+    """Route ``model``'s attention through :func:`spiking_attention_forward` (FP where not converted)."""
+    register_attention()
+    model.config._attn_implementation = ATTENTION_NAME
 
 
 def register_attention() -> None:
