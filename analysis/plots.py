@@ -14,6 +14,7 @@ inches at ``DPI`` dots per inch, so its pixel size is ``SIZES[name] × DPI``.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import matplotlib
@@ -176,7 +177,12 @@ def plot_all(recording: Recording, out_dir: str | Path, hardware: Hardware, payl
         raise ValueError(f"--out-dir {out} exists and is not a directory")
     if not recording.layers:
         raise ValueError(f"{recording.path}: the recording holds no blocks")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out-dir {out}: cannot create it ({err.strerror.lower()}); choose a writable folder") from None
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out-dir {out} is not writable; choose a writable folder")
     files = [plot_raster(recording, i, out / f"raster_layer{layer.layer:03d}.png")
              for i, layer in enumerate(recording.layers)]
     files += [plot_firing_rates(recording, out / "firing_rate_layers.png"),

@@ -159,6 +159,21 @@ def _site(name: str, group: h5py.Group, rasters: bool) -> SiteRecord:
     return SiteRecord(name=name, **fields)
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _unreadable(path: Path) -> str:
+    """Why h5py could not open ``path``: not HDF5 at all, or an HDF5 file cut short."""
+    with open(path, "rb") as f:
+        head = f.read(len(HDF5_SIGNATURE))
+    if head == HDF5_SIGNATURE:
+        return (f"{path} is a truncated or damaged HDF5 file ({path.stat().st_size} bytes; a copy cut short?): "
+                "record it again with `neuro-llm simulate --record`")
+    if not head:
+        return f"{path} is empty: record it again with `neuro-llm simulate --record`"
+    return f"{path} is not an HDF5 file; expected a neuro-llm recording (schema {SCHEMA!r}, version {SCHEMA_VERSION})"
+
+
 def read_recording(path: str | os.PathLike, rasters: bool = True) -> Recording:
     """Load a recording (``rasters=False`` skips the raster arrays)."""
     path = Path(path)
@@ -167,8 +182,7 @@ def read_recording(path: str | os.PathLike, rasters: bool = True) -> Recording:
     try:
         file = h5py.File(path, "r")
     except OSError:
-        raise ValueError(f"{path} is not an HDF5 file; expected a neuro-llm recording "
-                         f"(schema {SCHEMA!r}, version {SCHEMA_VERSION})") from None
+        raise ValueError(_unreadable(path)) from None
     with file:
         _check(path, file)
         attrs = dict(file.attrs)

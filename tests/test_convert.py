@@ -90,12 +90,14 @@ def test_generate_with_kv_cache():
     model = tiny_model("mistral")
     snn = convert(model, SpikeConfig(method="spikellm", abits=8, salient=0.1, extra_steps=1, mode="explicit"),
                   calibration=torch.randint(0, 96, (2, 32)), progress=False)
-    prompt = torch.randint(0, 96, (1, 12))
+    prompt = torch.randint(0, 96, (1, 12), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         out = snn.generate(prompt, max_new_tokens=6, do_sample=False)
-        first = snn(prompt).logits[0, -1].argmax()
+        uncached = prompt
+        for _ in range(6):   # token by token, every step a full forward without a cache
+            uncached = torch.cat([uncached, snn(uncached).logits[:, -1:].argmax(-1)], dim=1)
     assert out.shape == (1, 18)
-    assert torch.equal(out[0, :12], prompt[0]) and out[0, 12] == first
+    assert torch.equal(out, uncached)
 
 
 def test_salient_steps_need_calibration_text():
@@ -119,3 +121,31 @@ def test_models_of_unsupported_families_are_refused_naming_the_supported_ones():
 def test_bad_configs_name_the_problem(bad, message):
     with pytest.raises(ValueError, match=message):
         SpikeConfig(**bad)
+
+
+def test_optimal_brain_spiking_picks_the_brute_force_channels():
+    """The channels given more steps are the top |mean_t x_t ⊙ (x_t Wᵀ W)| computed token by token."""
+    from neuro_llm.calibrate.saliency import allocate_steps
+
+    model = tiny_model("llama", layers=1)
+    calib = torch.randint(0, 96, (2, 24), generator=torch.Generator().manual_seed(5))
+    snn = convert(model, SpikeConfig(method="spikellm", wbits=4, abits=4, salient=0.25, extra_steps=1,
+                                     calib_windows=2, calib_seqlen=24), calibration=calib, progress=False)
+    block = model.model.layers[0]
+    seen = []
+    handle = block.self_attn.q_proj.register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    with torch.no_grad():
+        for row in calib:
+            model(row.view(1, -1))
+    handle.remove()
+    x = torch.cat(seen).reshape(-1, 64).double()
+    w = block.self_attn.q_proj.weight.detach().double()
+    brute = torch.zeros(64, dtype=torch.float64)
+    for token in x:                                   # one token at a time
+        for c in range(64):
+            brute[c] += token[c] * (token @ w.t() @ w[:, c])
+    brute /= x.shape[0]
+    expected = set(torch.topk(brute.abs(), 16).indices.tolist())
+    steps = snn.model.layers[0].self_attn.q_proj.channel_steps
+    assert set(torch.nonzero(steps > steps.min()).flatten().tolist()) == expected
+    assert torch.equal(allocate_steps(brute, 0.25, 1, 2), steps.cpu())

@@ -62,9 +62,13 @@ def test_float_weights_and_unquantized_activations():
     a = layer(x)
     layer.mode = "explicit"
     assert torch.allclose(layer(x), a, rtol=1e-6, atol=1e-6)
-    plain, _ = make_layer(0, None, 16, 1, 1)
-    ref = nn.functional.linear(x, plain.weight, plain.bias)
-    assert torch.allclose(plain(x), ref, atol=1e-6)
+    g = torch.Generator().manual_seed(0)       # the original nn.Linear, not the layer's own weight
+    original = nn.Linear(40, 24)
+    with torch.no_grad():
+        original.weight.copy_(torch.randn(24, 40, generator=g))
+        original.bias.copy_(torch.randn(24, generator=g))
+    plain = SpikingLinear.from_linear(original, original.weight.detach(), None, code=None, channel_steps=None)
+    assert torch.allclose(plain(x), original(x), atol=1e-6)
 
 
 def test_channel_steps_shape_is_checked():

@@ -62,13 +62,16 @@ def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
 @torch.no_grad()
 def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibration: Tensor | None,
                      build_block, device=None, progress: bool = True, collect_hessian: bool = False,
-                     keep_samples: int = 0, attention_saliency: bool = False) -> dict:
+                     keep_samples: int = 0, attention_saliency: bool = False, num_blocks: int | None = None) -> dict:
     """Calibrate every block with ``method`` and rebuild it with ``build_block(block, index, weights, stats)``.
 
     ``calibration``: ``[n, seqlen]`` token ids, or ``None`` for data-free methods (RTN without saliency).
+    Only the first ``num_blocks`` blocks (default: all) are calibrated and rebuilt.
     Returns ``{index: {name: LinearWeights}}``."""
     arch = adapter_for(model)
     layers = arch.decoder_layers(model)
+    if num_blocks is not None:
+        layers = layers[:num_blocks]
     device = torch.device(device) if device is not None else next(model.parameters()).device
     results = {}
     if calibration is None:

@@ -233,6 +233,9 @@ def _check_inputs(args) -> None:
     _check_device(args.device)
     if not _saved(args):
         SpikeConfig(**_spike_options(args))  # contradictory or out-of-range options fail here
+    if args.command in ("eval", "simulate"):
+        from neuro_llm.eval.data import text_path
+        text_path(getattr(args, "dataset", "wikitext2"), "test", args.data_dir)   # the text exists
     if args.command == "eval":
         _check_positive(max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size)
         if args.seqlen < 2:
@@ -258,6 +261,17 @@ def _check_inputs(args) -> None:
         if args.layers is not None:  # the syntax now, the range once the model is known
             parse_layers(args.layers, 1 + max(map(int, re.findall(r"\d+", args.layers)), default=0))
     _check_model_name(args.model)
+
+
+def _check_text_length(args, tokenizer) -> None:
+    """The test text must hold at least one window of ``--seqlen`` tokens: checked with the tokenizer,
+    before calibration (which can take many minutes)."""
+    from neuro_llm.eval.data import load_tokens
+
+    n = load_tokens(tokenizer, args.dataset, "test", args.data_dir).numel()
+    if n < args.seqlen:
+        raise ValueError(f"--seqlen {args.seqlen} is longer than the {args.dataset} test text ({n} tokens with "
+                         f"this tokenizer): use --seqlen {n} or less")
 
 
 def _saved(args) -> bool:
@@ -287,8 +301,9 @@ def _load_saved(args):
     return model, tok, config
 
 
-def _load_and_convert(args, check=None):
-    """``(model, tokenizer, SpikeConfig)``; ``check(model)`` runs after loading, before calibration."""
+def _load_and_convert(args, check=None, blocks=None):
+    """``(model, tokenizer, SpikeConfig)``; ``check(model, tokenizer)`` runs after loading, before
+    calibration; ``blocks(model)`` (optional) says how many leading blocks need converting."""
     import torch
 
     from neuro_llm.convert import convert
@@ -297,14 +312,15 @@ def _load_and_convert(args, check=None):
     if _saved(args):
         model, tok, config = _load_saved(args)
         if check is not None:
-            check(model)
+            check(model, tok)
         return model, tok, config
     config = SpikeConfig(**_spike_options(args))
     model, tok = load_model(args.model, device=args.device)
     if check is not None:
-        check(model)
+        check(model, tok)
     torch.manual_seed(config.seed)
-    model = convert(model, config, tokenizer=tok, inplace=True, data_dir=args.data_dir)
+    model = convert(model, config, tokenizer=tok, inplace=True, data_dir=args.data_dir,
+                    num_blocks=None if blocks is None else blocks(model))
     return model, tok, config
 
 
@@ -348,7 +364,7 @@ def cmd_eval(args) -> dict:
     from neuro_llm.eval.perplexity import evaluate_ppl
 
     start = time.time()
-    model, tok, config = _load_and_convert(args)
+    model, tok, config = _load_and_convert(args, check=lambda m, tok: _check_text_length(args, tok))
     result = {"model": args.model, "method": config.method, "wbits": config.wbits, "abits": config.abits,
               "mode": config.mode, "config": config.to_dict(), "dataset": args.dataset, "seqlen": args.seqlen,
               **_provenance(args, config)}
@@ -384,8 +400,9 @@ def cmd_simulate(args) -> dict:
     from neuro_llm.simulator import parse_layers
 
     layers = []
-    model, tok, config = _load_and_convert(
-        args, check=lambda m: layers.extend(parse_layers(args.layers, m.config.num_hidden_layers)))
+    model, tok, config = _load_and_convert(   # only the blocks up to the last simulated one are calibrated
+        args, check=lambda m, tok: layers.extend(parse_layers(args.layers, m.config.num_hidden_layers)),
+        blocks=lambda m: max(layers) + 1)
     if not is_spiking(model):
         raise ValueError(f"simulate needs a spiking model; {args.model} is {config.method} "
                          f"W{config.wbits}A{config.abits}")
