@@ -2,6 +2,7 @@
 
     python benchmarks/perplexity.py --device cuda --seqlen 2048               # every preset, all windows
     python benchmarks/perplexity.py --presets fp rtn-w4a4 --seqlen 1024 --max-windows 16
+    python benchmarks/perplexity.py --model gemma3-270m --presets fp rtn-w4a4 ...   # → perplexity_gemma3-270m.json
 
 Each preset is converted (calibrated on WikiText-2 valid) and evaluated in ``collapsed`` mode (equal to
 ``explicit``, see tests); ``--explicit`` also evaluates the explicit spike trains and records both.
@@ -26,16 +27,16 @@ RESULTS = Path(__file__).parent / "results" / "perplexity.json"
 
 
 def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, explicit: bool, budget: str,
-             note: str | None = None) -> dict:
+             note: str | None = None, model_name: str = "smollm2-135m") -> dict:
     from neuro_llm import SpikeConfig, convert, evaluate_ppl, load_model
 
-    model, tok = load_model("smollm2-135m", device=device)
+    model, tok = load_model(model_name, device=device)
     settings = PRESETS[preset]
     config = SpikeConfig(**settings, **(CALIBRATION[budget] if settings["method"] != "fp" else {}))
     start = time.time()
     model = convert(model, config, tokenizer=tok, inplace=True)
     calibration_seconds = time.time() - start
-    row = {"preset": preset, "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows, "budget": budget,
+    row = {"preset": preset, **({"model": model_name} if model_name != "smollm2-135m" else {}), "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows, "budget": budget,
            "calibration_seconds": calibration_seconds, "device": _device_name(device),
            "weight_bits": getattr(model, "neuro_llm_weight_bits", None), **({"note": note} if note else {})}
     for mode in ("collapsed", "explicit") if explicit and config.method != "fp" else ("collapsed",):
@@ -68,12 +69,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--explicit", action="store_true", help="also evaluate explicit spike trains")
     parser.add_argument("--budget", choices=list(CALIBRATION), default="cpu", help="calibration budget")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--model", default="smollm2-135m", help="model alias (default smollm2-135m)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON to merge into (default: results/perplexity.json, or perplexity_MODEL.json)")
     parser.add_argument("--note", default=None, help="remark stored with each row (e.g. how the device was shared)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = RESULTS if args.model == "smollm2-135m" else RESULTS.with_name(f"perplexity_{args.model}.json")
     rows = []
     for preset in args.presets:
-        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit, args.budget, args.note)
+        row = evaluate(preset, args.seqlen, args.max_windows, args.device, args.explicit, args.budget, args.note,
+                       args.model)
         rows.append(row)
         merge([row], args.out)  # keep finished presets even if a later one is interrupted
         summary = {m: round(row[m]["ppl"], 3) for m in ("collapsed", "explicit") if m in row}

@@ -20,6 +20,8 @@ from neuro_llm.eval.tasks import TASKS, evaluate_tasks, load_items  # noqa: E402
 from neuro_llm.eval.tasks.data import load_split  # noqa: E402
 from neuro_llm.eval.tasks.lm_eval_adapter import NeuroLLM  # noqa: E402
 
+pytestmark = pytest.mark.slow   # real model / notebooks / lm-eval: minutes on a CPU; CI runs them
+
 LM_EVAL_YAMLS = {"piqa": "piqa/piqa.yaml", "arc_easy": "arc/arc_easy.yaml", "arc_challenge": "arc/arc_challenge.yaml",
                  "boolq": "super_glue/boolq/default.yaml", "hellaswag": "hellaswag/hellaswag.yaml",
                  "winogrande": "winogrande/default.yaml"}

@@ -2,7 +2,11 @@
 import re
 from pathlib import Path
 
+import pytest
+
 import neuro_llm
+
+pytestmark = pytest.mark.slow   # real model / notebooks / lm-eval: minutes on a CPU; CI runs them
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SMALLER = [  # (what the README says, what the test runs): each must be found, so README edits show up here

@@ -6,6 +6,8 @@ import torch
 from neuro_llm import SpikeConfig, SpikeStats, convert, evaluate_ppl, observing, set_mode
 from neuro_llm.eval.data import load_tokens
 
+pytestmark = pytest.mark.slow   # real model / notebooks / lm-eval: minutes on a CPU; CI runs them
+
 ENCODINGS = {
     "t1": dict(method="spikellm", wbits=4, abits=4, salient=0.0, extra_steps=0),
     "t2": dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=1),
