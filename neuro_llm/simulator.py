@@ -1,7 +1,8 @@
 """Layer-by-layer simulation: run a (spiking) model one decoder block at a time.
 
-Only the block being simulated sits on ``device`` (the rest stays where it is, normally the CPU), so a
-model larger than the accelerator still simulates. Observers see every encoder (``on_encode``, through
+Only the block being simulated (and the next one, prefetched) sits on ``device``; the rest stays where it
+is, normally the host (:mod:`neuro_llm.streaming`: pinned host memory, a side-stream prefetch, nothing
+copied back), so a model larger than the accelerator still simulates. Observers see every encoder (``on_encode``, through
 :mod:`neuro_llm.spiking.observe`), every time step (``on_step(layer, site, t, spikes_t)``) and every block output
 (``on_layer(layer, hidden)``).
 """
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 
 from neuro_llm.spiking import observe
 from neuro_llm.arch import adapter_for
+from neuro_llm.streaming import BlockStreamer
 
 Tensor = torch.Tensor
 
@@ -55,8 +57,10 @@ class LayerByLayerSimulator:
     """``run(input_ids)`` → logits (or the last simulated block's hidden state)."""
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", layers: list[int] | None = None,
-                 on_step=None, on_layer=None, observers=(), offload: bool = True, progress: bool = True):
+                 on_step=None, on_layer=None, observers=(), offload: bool = True, progress: bool = True,
+                 prefetch: bool = True):
         self.model, self.device, self.offload, self.progress = model, torch.device(device), offload, progress
+        self.prefetch = prefetch
         self.arch = adapter_for(model)
         self.blocks = self.arch.decoder_layers(model)
         self.layers = list(range(len(self.blocks))) if layers is None else list(layers)
@@ -71,16 +75,16 @@ class LayerByLayerSimulator:
         hidden = embed(input_ids.to(embed.weight.device)).to(self.device)
         inputs = self.arch.block_inputs(self.model, hidden)   # per-layer masks (sliding windows) and RoPE
         last = max(self.layers)
+        streamer = BlockStreamer(self.blocks, self.device, prefetch=self.prefetch)
+        if not self.offload:   # blocks stay on the device once there
+            for block in self.blocks[: last + 1]:
+                block.to(self.device)
         with observe.observing(*self.observers):
             for i in tqdm(range(last + 1), desc="simulating blocks", disable=not self.progress):
-                block = self.blocks[i]
-                home = next(block.parameters(), torch.empty(0)).device
-                block.to(self.device)
                 # blocks before the first simulated one run unobserved
-                with contextlib.nullcontext() if i in self.layers else observe.silenced():
+                with streamer.on_device(i) as block, \
+                        contextlib.nullcontext() if i in self.layers else observe.silenced():
                     hidden = block(hidden, **inputs.kwargs(i))
-                if self.offload and home != self.device:
-                    block.to(home)
                 if self.on_layer is not None and i in self.layers:
                     self.on_layer(i, hidden)
         if last < len(self.blocks) - 1:
