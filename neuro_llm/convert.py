@@ -26,15 +26,20 @@ from neuro_llm.spiking.linear import SpikingLinear
 CLIP_SAMPLES = 2048  # calibration rows per linear input for SDLLM's clipping-factor search
 
 
-def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None) -> torch.Tensor:
-    """``config.calib_windows`` random windows of ``config.calib_seqlen`` tokens of WikiText-2 valid."""
+def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int | None = None) -> torch.Tensor:
+    """``config.calib_windows`` random windows of ``config.calib_seqlen`` tokens of WikiText-2 valid (each
+    starting with ``bos`` where the family expects one)."""
     from neuro_llm.eval.data import load_tokens
 
     tokens = load_tokens(tokenizer, "wikitext2", "valid", data_dir)
-    span = tokens.numel() - config.calib_seqlen
+    length = config.calib_seqlen - (bos is not None)
+    span = tokens.numel() - length
     generator = torch.Generator().manual_seed(config.seed)
     starts = torch.randint(0, span, (config.calib_windows,), generator=generator)
-    return torch.stack([tokens[s: s + config.calib_seqlen] for s in starts.tolist()])
+    rows = [tokens[s: s + length] for s in starts.tolist()]
+    if bos is not None:
+        rows = [torch.cat([torch.tensor([bos], dtype=row.dtype), row]) for row in rows]
+    return torch.stack(rows)
 
 
 @torch.no_grad()
@@ -65,7 +70,8 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
         tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
         if tokenizer is None:
             raise ValueError("this configuration needs calibration text: pass tokenizer= or calibration=")
-        calibration = calibration_windows(tokenizer, config, data_dir)
+        from neuro_llm.eval.data import leading_bos
+        calibration = calibration_windows(tokenizer, config, data_dir, leading_bos(model, tokenizer))
     if not needs_data:
         calibration = None
 

@@ -65,6 +65,7 @@ class Architecture:
     norm_offset = 0.0           # RMSNorm computes x̂ · (offset + w): Gemma's (1 + w)
     qk_scale_folds = True       # a per-channel q/k scale (RoPE-paired) folds into q_proj/k_proj rows
     profile = BlockProfile(norms=2, qk_norm=False, activation="silu")
+    bos_first = False           # the family is only in distribution after a BOS token (Gemma)
 
     # -- structure ----------------------------------------------------------------------------------
     def decoder_layers(self, model: nn.Module) -> nn.ModuleList:

@@ -2,7 +2,8 @@
 post-feed-forward norms (four norms a block), GeGLU (tanh-approximated GELU gate), q/k norms, and a
 per-layer sliding/full attention pattern with its own rotary table for each kind (local base for
 sliding layers). The norm after attention and the one after the MLP feed residuals, not linears, so the
-folds are input norm → q/k/v and pre-feed-forward norm → gate/up."""
+folds are input norm → q/k/v and pre-feed-forward norm → gate/up. Gemma expects ``<bos>`` first: every
+evaluation and calibration window starts with it."""
 from neuro_llm.arch.base import Architecture, BlockProfile, NormFold
 
 
@@ -15,6 +16,7 @@ class Gemma3(Architecture):
     norm_offset = 1.0
     qk_scale_folds = False
     profile = BlockProfile(norms=4, qk_norm=True, activation="gelu_tanh")
+    bos_first = True    # without <bos> Gemma's activations are off-distribution (attention sink)
 
     def rotary(self, model, hidden, position_ids, kinds) -> dict:
         rotary = model.model.rotary_emb.to(hidden.device)

@@ -394,9 +394,11 @@ def cmd_eval(args) -> dict:
 
 
 def cmd_simulate(args) -> dict:
+    import torch
+
     from analysis.recording import simulate_to_hdf5
     from neuro_llm.convert import is_spiking, set_mode
-    from neuro_llm.eval.data import load_tokens
+    from neuro_llm.eval.data import leading_bos, load_tokens
     from neuro_llm.simulator import parse_layers
 
     layers = []
@@ -408,6 +410,9 @@ def cmd_simulate(args) -> dict:
                          f"W{config.wbits}A{config.abits}")
     set_mode(model, "explicit")
     ids = load_tokens(tok, "wikitext2", "test", args.data_dir)[: args.tokens]
+    bos = leading_bos(model, tok)
+    if bos is not None:   # the family expects <bos> first (Gemma)
+        ids = torch.cat([torch.tensor([bos], dtype=ids.dtype), ids[: args.tokens - 1]])
     metadata = {"model": args.model, "method": config.method, "config": config.to_dict(),
                 "command": " ".join(sys.argv), **_provenance(args, config)}
     metadata.pop("neuro_llm_version")  # the recording's own header attribute

@@ -46,6 +46,26 @@ def load_tokens(tokenizer, dataset: str = "wikitext2", split: str = "test",
     return torch.tensor(tokenizer(text, add_special_tokens=False).input_ids, dtype=torch.long)
 
 
+def leading_bos(model, tokenizer) -> int | None:
+    """The BOS id every window must start with, for families that expect one (Gemma); else ``None``."""
+    from neuro_llm.arch import ADAPTERS
+
+    adapter = ADAPTERS.get(getattr(getattr(model, "config", None), "model_type", None))
+    if adapter is None or not adapter.bos_first:
+        return None
+    return getattr(tokenizer, "bos_token_id", None) if tokenizer is not None else model.config.bos_token_id
+
+
+def model_windows(tokens: torch.Tensor, seqlen: int, max_windows: int | None = None,
+                  bos: int | None = None) -> torch.Tensor:
+    """:func:`windows` of ``seqlen`` tokens; with ``bos``, each is ``[bos]`` + ``seqlen - 1`` text tokens
+    (so every window predicts ``seqlen - 1`` text tokens either way)."""
+    if bos is None:
+        return windows(tokens, seqlen, max_windows)
+    chunks = windows(tokens, seqlen - 1, max_windows)
+    return torch.cat([torch.full((chunks.shape[0], 1), bos, dtype=chunks.dtype), chunks], dim=1)
+
+
 def windows(tokens: torch.Tensor, seqlen: int, max_windows: int | None = None) -> torch.Tensor:
     """Non-overlapping ``[n, seqlen]`` windows (the tail shorter than ``seqlen`` is dropped)."""
     if seqlen < 2:

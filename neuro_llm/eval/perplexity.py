@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from neuro_llm.eval.data import load_tokens, windows
+from neuro_llm.eval.data import leading_bos, load_tokens, model_windows
 from neuro_llm.spiking.observe import SpikeStats, observing
 
 
@@ -35,7 +35,8 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
 
     if mode is not None:
         set_mode(model, mode)
-    chunks = windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows)
+    chunks = model_windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows,
+                           leading_bos(model, tokenizer))
     stats = SpikeStats()
     total_nll, total_tokens = 0.0, 0
     with observing(stats) if is_spiking(model) else contextlib.nullcontext():
