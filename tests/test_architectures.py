@@ -123,3 +123,19 @@ def test_unsupported_family_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"'gpt2' is not supported; supported families: Llama, Mistral, Qwen2, Qwen3, Gemma 3") as err:
         adapter_for(GPT2Config())
     assert "\n" not in str(err.value)
+
+
+def test_gemma_windows_start_with_bos_and_predict_as_many_tokens():
+    from types import SimpleNamespace
+
+    from neuro_llm.eval.data import leading_bos, model_windows
+
+    tokenizer = SimpleNamespace(bos_token_id=2)
+    assert leading_bos(tiny_model("llama", layers=1), tokenizer) is None
+    bos = leading_bos(tiny_model("gemma3", layers=1), tokenizer)
+    assert bos == 2
+    tokens = torch.arange(10, 60)
+    plain, with_bos = model_windows(tokens, 8, 3), model_windows(tokens, 8, 3, bos)
+    assert plain.shape == with_bos.shape == (3, 8)
+    assert torch.equal(with_bos[:, 0], torch.full((3,), 2)) and torch.equal(with_bos[0, 1:], torch.arange(10, 17))
+    assert torch.equal(with_bos[1, 1:], torch.arange(17, 24))      # consecutive, nothing skipped
