@@ -33,17 +33,24 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
     Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
     raw spike totals) for a spiking model. Under torchrun the windows are split over the ranks and the
     result is the one-process result (:mod:`neuro_llm.distributed`)."""
-    from neuro_llm.convert import is_spiking, set_mode
+    from neuro_llm.convert import set_mode
 
     if mode is not None:
         set_mode(model, mode)
     chunks = windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows)
+    return windows_ppl(model, chunks, progress=progress, desc=f"perplexity ({dataset}, {seqlen})")
+
+
+def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = "perplexity") -> dict:
+    """:func:`evaluate_ppl` of ``[n, seqlen]`` token windows (any text). Data-parallel under torchrun:
+    window ``j`` on rank ``j mod N``, the per-window sums gathered and added in window order."""
+    from neuro_llm.convert import is_spiking
+
     mine = distributed.shard(len(chunks))   # data-parallel: windows j ≡ rank (mod world size); else all
     stats = local = SpikeStats()
     per_window = {}
     with observing(local) if is_spiking(model) else contextlib.nullcontext():
-        for j in tqdm(mine, desc=f"perplexity ({dataset}, {seqlen})",
-                      disable=not progress or not distributed.is_main()):
+        for j in tqdm(mine, desc=desc, disable=not progress or not distributed.is_main()):
             per_window[j] = window_nll(model, chunks[j])
     total_nll, total_tokens = 0.0, 0
     for nll, count in distributed.gather_indexed(per_window, len(chunks)):   # window order: one process's sums
