@@ -6,13 +6,17 @@ import shlex
 import sys
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
 from analysis.recorder import Recorder
+from analysis.records import Recording
 from analysis.shape import ModelShape
 from analysis.store import RecordingWriter, read_recording
-from neuro_llm.convert import is_spiking
+from neuro_llm import distributed
+from neuro_llm.arch import adapter_for
+from neuro_llm.convert import is_spiking, set_mode
 from neuro_llm.simulator import LayerByLayerSimulator, parse_layers
 
 
@@ -32,7 +36,10 @@ def simulate_to_hdf5(model: nn.Module, input_ids: torch.Tensor, path: str | os.P
                      progress: bool = True) -> dict:
     """Simulate ``layers`` (``"0-3"``, ``[0, 1]``, None = all) of the spiking ``model`` on ``input_ids``
     (``[n]`` or ``[B, n]``), recording into ``path``. Returns a summary: path, bytes, seconds, tokens,
-    layers, firing rate, spike events, neuron-steps, SOPs (both counts) and MACs (spiking and dense)."""
+    layers, firing rate, spike events, neuron-steps, SOPs (both counts) and MACs (spiking and dense).
+
+    Under torchrun the chosen blocks are split over the ranks and rank 0 writes the one file
+    (docs/hdf5_schema.md, "Data-parallel runs")."""
     if not is_spiking(model):
         raise ValueError("the model does not spike: convert it with a spiking method (spikellm, sdllm) first")
     if input_ids.dim() not in (1, 2) or input_ids.is_floating_point() or input_ids.numel() == 0:
@@ -46,10 +53,17 @@ def simulate_to_hdf5(model: nn.Module, input_ids: torch.Tensor, path: str | os.P
     meta = {**default_metadata(model), **(metadata or {}),
             "layers": chosen, "max_neurons": max_neurons, "max_tokens": max_tokens}
     start = time.perf_counter()
+    if distributed.active():
+        return _simulate_parallel(model, input_ids, path, chosen, device, meta, shape, max_neurons, max_tokens,
+                                  progress, start)
     with RecordingWriter(path, meta, shape, input_ids.cpu().numpy()) as writer:
         recorder = Recorder(shape, writer, max_neurons=max_neurons, max_tokens=max_tokens)
         LayerByLayerSimulator(model, device, chosen, observers=[recorder], progress=progress).run(input_ids)
         recorder.finish(head=max(chosen) == shape.num_layers - 1)
+    return _summary(path, input_ids, chosen, start)
+
+
+def _summary(path, input_ids: torch.Tensor, chosen: list[int], start: float) -> dict:
     seconds = time.perf_counter() - start
     recording = read_recording(path, rasters=False)
     return {"path": str(path), "bytes": os.path.getsize(path), "seconds": seconds,
@@ -57,3 +71,43 @@ def simulate_to_hdf5(model: nn.Module, input_ids: torch.Tensor, path: str | os.P
             "spike_events": recording.total("events"), "neuron_steps": recording.total("neuron_steps"),
             "sops": recording.total("sops"), "sops_payload": recording.total("sops_payload"),
             "macs": sum(recording.ops("spiking").values()), "ann_macs": sum(recording.ops("dense").values())}
+
+
+def _simulate_parallel(model, input_ids, path, chosen, device, meta, shape, max_neurons, max_tokens, progress,
+                       start) -> dict:
+    """Under torchrun: rank ``r`` records the ``r``-th contiguous run of the chosen blocks, running the blocks
+    before it collapsed (bit-identical to explicit) and unobserved; rank 0 writes every rank's blocks into
+    the one file (atomically, after all ranks delivered theirs). Returns rank 0's summary on every rank."""
+    runs = [list(part) for part in np.array_split(np.array(chosen), distributed.world_size())]
+    mine = [int(i) for i in runs[distributed.rank()]]
+    blocks = adapter_for(model).decoder_layers(model)
+
+    def simulate(sink) -> None:
+        if not mine:
+            return
+        for i in range(mine[0]):
+            set_mode(blocks[i], "collapsed")
+        try:
+            recorder = Recorder(shape, sink, max_neurons=max_neurons, max_tokens=max_tokens)
+            LayerByLayerSimulator(model, device, mine, observers=[recorder],
+                                  progress=progress and distributed.is_main()).run(input_ids)
+            recorder.finish(head=mine[-1] == shape.num_layers - 1)
+        finally:
+            for i in range(mine[0]):
+                set_mode(blocks[i], "explicit")
+
+    if distributed.is_main():
+        with RecordingWriter(path, meta, shape, input_ids.cpu().numpy()) as writer:
+            simulate(writer)
+            for part in distributed.gather(None)[1:]:
+                for layer in part.layers:
+                    writer.write_layer(layer)
+                if part.head_ops is not None:
+                    writer.write_head(part.head_ops)
+        summary = _summary(path, input_ids, chosen, start)
+    else:
+        own = Recording(metadata={}, shape=shape)
+        simulate(own)
+        distributed.gather(own)
+        summary = None
+    return distributed.gather(summary)[0]

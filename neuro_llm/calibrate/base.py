@@ -38,6 +38,8 @@ class BlockContext:
     block_kwargs: dict | None           # attention_mask / position_embeddings / position_ids of this layer
     arch: object = None                 # the model's architecture adapter (neuro_llm.arch)
     stats: dict = field(default_factory=dict)   # linear name -> LinearInputStats (see loop.py)
+    windows: list | None = None         # data-parallel: this rank's calibration windows (None: all of them)
+    total_windows: int | None = None    # data-parallel: the windows of all ranks
 
     def run(self, block: nn.Module, x: Tensor) -> Tensor:
         """``block(x)`` with this layer's mask and positional embeddings, as the model runs it."""

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from neuro_llm import distributed
 from neuro_llm.arch import LINEAR_NAMES, adapter_for
 from neuro_llm.calibrate.base import BlockCalibrator, BlockContext, LinearWeights
 from neuro_llm.calibrate.saliency import AttentionSaliency
@@ -27,6 +28,7 @@ class LinearInputStats:
     first_order: Tensor | None = None
     hessian: Tensor | None = None
     samples: Tensor | None = None   # the first ``keep`` input rows (for clipping-factor searches)
+    terms: list | None = None       # data-parallel runs: each call's first-order term, summed in window order
 
     def add(self, linear: nn.Linear, x: Tensor, y: Tensor, hessian: bool, keep: int = 0) -> None:
         x = x.reshape(-1, linear.in_features).float()
@@ -35,6 +37,8 @@ class LinearInputStats:
             y = y - linear.bias.float()
         s = (x * (y @ linear.weight.float())).sum(0)
         self.first_order = s if self.first_order is None else self.first_order + s
+        if self.terms is not None:
+            self.terms.append(s)
         if hessian:
             h = 2 * x.t() @ x
             self.hessian = h if self.hessian is None else self.hessian + h
@@ -56,6 +60,8 @@ class LinearInputStats:
 
 def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
     """The block over each calibration window separately (bounded memory)."""
+    if x.shape[0] == 0:   # a data-parallel rank without windows
+        return x.clone()
     return torch.cat([ctx.run(block, x[j: j + 1]) for j in range(x.shape[0])])
 
 
@@ -66,8 +72,9 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
     """Calibrate every block with ``method`` and rebuild it with ``build_block(block, index, weights, stats)``.
 
     ``calibration``: ``[n, seqlen]`` token ids, or ``None`` for data-free methods (RTN without saliency).
-    Only the first ``num_blocks`` blocks (default: all) are calibrated and rebuilt.
-    Returns ``{index: {name: LinearWeights}}``."""
+    Only the first ``num_blocks`` blocks (default: all) are calibrated and rebuilt. Under torchrun each
+    rank runs the windows ``j ≡ rank (mod world size)`` and the statistics are reduced over the ranks
+    before the method sees them (:mod:`neuro_llm.distributed`). Returns ``{index: {name: LinearWeights}}``."""
     arch = adapter_for(model)
     layers = arch.decoder_layers(model)
     if num_blocks is not None:
@@ -75,29 +82,34 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
     device = torch.device(device) if device is not None else next(model.parameters()).device
     results = {}
     if calibration is None:
-        for i, block in enumerate(tqdm(layers, desc=f"{type(method).__name__}", disable=not progress)):
+        for i, block in enumerate(tqdm(layers, desc=f"{type(method).__name__}",
+                                       disable=not progress or not distributed.is_main())):
             ctx = BlockContext(i, config, None, arch)
             weights = method.calibrate_block(block, None, None, ctx)
             build_block(block, i, weights, {})
             results[i] = weights
         return results
 
-    ids = calibration.to(device)
+    windows = distributed.shard(calibration.shape[0])   # all of them in one process
+    ids = calibration[windows].to(device)
     x = arch.embeddings(model).to(device)(ids).float()
-    inputs = arch.block_inputs(model, x[:1])   # one window at a time: masks for batch 1
+    first = arch.embeddings(model).to(device)(calibration[:1].to(device)).float()   # window 0 (every rank)
+    inputs = arch.block_inputs(model, first)   # one window at a time: masks for batch 1
     hessian = collect_hessian or method.needs_hessian
-    for i, block in enumerate(tqdm(layers, desc=f"calibrating ({type(method).__name__})", disable=not progress)):
+    parallel = distributed.active()
+    for i, block in enumerate(tqdm(layers, desc=f"calibrating ({type(method).__name__})",
+                                   disable=not progress or not distributed.is_main())):
         home = next(block.parameters()).device
         block.to(device)
-        ctx = BlockContext(i, config, inputs.kwargs(i), arch)
+        ctx = BlockContext(i, config, inputs.kwargs(i), arch, windows=windows, total_windows=calibration.shape[0])
         handles = []
         for name in LINEAR_NAMES:
             linear = block.get_submodule(name)
-            ctx.stats[name] = LinearInputStats()
+            ctx.stats[name] = LinearInputStats(terms=[] if parallel else None)
             handles.append(linear.register_forward_hook(
                 lambda m, inp, out, s=ctx.stats[name]: s.add(m, inp[0], out, hessian, keep_samples)))
         if attention_saliency:
-            block.self_attn.neuro_llm_capture = ctx.stats["attention"] = AttentionSaliency()
+            block.self_attn.neuro_llm_capture = ctx.stats["attention"] = AttentionSaliency(keep_terms=parallel)
         try:
             targets = _run_rows(ctx, block, x)
         finally:
@@ -106,6 +118,8 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
             block.self_attn.neuro_llm_capture = None
         if not torch.isfinite(targets).all():
             raise FloatingPointError(f"block {i} produced NaN/Inf activations on the calibration text")
+        distributed.reduce_calibration_stats(ctx.stats, windows, calibration.shape[1], keep_samples, hessian,
+                                             {name: block.get_submodule(name) for name in LINEAR_NAMES})
         with torch.enable_grad():
             weights = method.calibrate_block(block, x, targets, ctx)
         build_block(block, i, weights, ctx.stats)

@@ -25,12 +25,14 @@ quantized with the trained clipping, so the spiking block computes exactly what 
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from neuro_llm import distributed
 from neuro_llm.spiking import quant
 from neuro_llm.arch import LINEAR_NAMES, adapter_for
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
@@ -97,7 +99,7 @@ def activation_maxima(block: nn.Module, inputs: Tensor, ctx) -> dict[str, Tensor
     finally:
         for h in handles:
             h.remove()
-    return maxima
+    return distributed.reduce_max(maxima)   # data-parallel: over every rank's windows (exact)
 
 
 class BlockTransform(nn.Module):
@@ -242,29 +244,59 @@ class BlockTransform(nn.Module):
         return out
 
 
+BATCH_ENV = "NEURO_LLM_OMNIQUANT_BATCH"
+
+
+def step_windows() -> int:
+    """Windows per optimizer step: ``$NEURO_LLM_OMNIQUANT_BATCH``, else the world size (one window per rank
+    and step, as DDP; 1 in one process, OmniQuant's own batch)."""
+    value = os.environ.get(BATCH_ENV)
+    if value is None:
+        return distributed.world_size()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{BATCH_ENV}={value!r}: expected a positive integer (windows per OmniQuant step)")
+    return int(value)
+
+
 def train(transform: BlockTransform, inputs: Tensor, targets: Tensor, ctx) -> None:
     """``config.epochs`` passes over the windows minimizing ``‖block_q(x) - y_fp‖²`` with AdamW
-    (LWC lr 1e-2, LET lr 5e-3, no weight decay)."""
+    (LWC lr 1e-2, LET lr 5e-3, no weight decay).
+
+    A step averages the gradients of :func:`step_windows` consecutive windows (one by default in one
+    process). Data-parallel: ``inputs``/``targets`` are this rank's ``ctx.windows`` (among ``ctx.total_windows``);
+    each rank back-propagates its windows of the step and the gradients are summed over the ranks in rank
+    order and divided by the step's window count (:func:`neuro_llm.distributed.average_gradients`)."""
+    windows = getattr(ctx, "windows", None)
+    windows = list(range(inputs.shape[0])) if windows is None else list(windows)
+    total = getattr(ctx, "total_windows", None) or len(windows)
+    local = {j: m for m, j in enumerate(windows)}
     groups = [{"params": [*transform.upper.values(), *transform.lower.values()], "lr": LWC_LR},
               {"params": list(transform.let.values()), "lr": LET_LR}]
     groups = [g for g in groups if g["params"]]
     if not groups:
         return
+    params = [p for g in groups for p in g["params"]]
+    batch = step_windows()
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     with torch.enable_grad():
-        bar = tqdm(range(ctx.config.epochs), desc=f"OmniQuant block {ctx.index}", leave=False)
+        bar = tqdm(range(ctx.config.epochs), desc=f"OmniQuant block {ctx.index}", leave=False,
+                   disable=not distributed.is_main())
         for epoch in bar:
-            total = 0.0
-            for j in range(inputs.shape[0]):
-                loss = F.mse_loss(transform(inputs[j: j + 1], ctx), targets[j: j + 1])
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"OmniQuant: the loss of block {ctx.index} became {loss.item()} "
-                                             f"(epoch {epoch}, window {j}): try more bits or fewer epochs")
+            losses = 0.0
+            for start in range(0, total, batch):
+                step = range(start, min(start + batch, total))
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                for j in (j for j in step if j in local):
+                    m = local[j]
+                    loss = F.mse_loss(transform(inputs[m: m + 1], ctx), targets[m: m + 1])
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"OmniQuant: the loss of block {ctx.index} became {loss.item()} "
+                                                 f"(epoch {epoch}, window {j}): try more bits or fewer epochs")
+                    loss.backward()
+                    losses += loss.item()
+                distributed.average_gradients(params, len(step))
                 optimizer.step()
-                total += loss.item()
-            bar.set_postfix(loss=total / inputs.shape[0])
+            bar.set_postfix(loss=losses / max(len(windows), 1))
 
 
 class OmniQuant(BlockCalibrator):

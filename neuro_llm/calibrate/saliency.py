@@ -39,9 +39,10 @@ def second_order_saliency(weights, hessian: Tensor) -> Tensor:
 class AttentionSaliency:
     """Accumulates the K and V channel saliencies ``[head_dim]`` over calibration windows."""
 
-    def __init__(self):
+    def __init__(self, keep_terms: bool = False):
         self.k = self.v = None
         self.tokens = 0
+        self.terms = [] if keep_terms else None   # data-parallel runs: (s_k, s_v) of each window
 
     def add(self, query: Tensor, key: Tensor, value: Tensor, probs: Tensor, groups: int) -> None:
         q, k, v, p = query.float(), key.float(), value.float(), probs.float()
@@ -50,6 +51,8 @@ class AttentionSaliency:
         s_k = (k * (k @ gram_q)).sum((0, 1, 2))
         gram_p = (p.transpose(-1, -2) @ p).view(b, kv_heads, groups, s, s).sum(2)          # Σ_h∈g P_hᵀ P_h
         s_v = (v * (gram_p @ v)).sum((0, 1, 2))
+        if self.terms is not None:
+            self.terms.append((s_k, s_v))
         self.k = s_k if self.k is None else self.k + s_k
         self.v = s_v if self.v is None else self.v + s_v
         self.tokens += b * s

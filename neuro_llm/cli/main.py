@@ -382,9 +382,13 @@ def cmd_eval(args) -> dict:
             print(f"{name}: acc {r['acc']:.3f}" + (f", acc_norm {r['acc_norm']:.3f}" if "acc_norm" in r else "")
                   + f" ({r['n']} items)")
     if args.save is not None:
+        from neuro_llm import distributed
         from neuro_llm.io.saving import save_spiking_model
-        result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
+        distributed.agree()   # every rank's share is done: rank 0 saves (the ranks hold the same model)
+        if distributed.is_main():
+            result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
     result["seconds"] = time.time() - start
+    _record_world(result)
     summary = f"{config.method} W{config.wbits}A{config.abits} ({config.mode}): ppl {result['ppl']:.3f}"
     if "avg_spike_bits" in result:
         summary += f", {result['avg_spike_bits']:.3f} spike bits, firing rate {result['firing_rate']:.4f}"
@@ -419,7 +423,16 @@ def cmd_simulate(args) -> dict:
     result = simulate_to_hdf5(model, ids, args.record, layers=layers, device=args.device, metadata=metadata)
     print(f"recorded {result['tokens']} tokens, firing rate {result['firing_rate']:.4f}, {result['sops']:.3e} SOPs "
           f"-> {result['path']} ({result['bytes'] / 1e6:.1f} MB)")
+    _record_world(result)
     return {**result, **_provenance(args, config)}
+
+
+def _record_world(result: dict) -> None:
+    """Under torchrun, how many ranks shared the work (absent in one process)."""
+    from neuro_llm import distributed
+
+    if distributed.active():
+        result["world_size"] = distributed.world_size()
 
 
 def _analysis_command(args) -> dict:
@@ -450,25 +463,46 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def main(argv: list[str] | None = None) -> int:
+    from neuro_llm import distributed
+
     parser = build_parser()
     args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
+
+    def say(message: str) -> None:   # under torchrun rank 0 speaks for every rank
+        if distributed.is_main():
+            print(message, file=sys.stderr)
+
     try:
-        _check_inputs(args)
-        result = COMMANDS[args.command](args) if args.command in COMMANDS else _analysis_command(args)
-        if getattr(args, "json", None):
-            from neuro_llm.io.atomic import write_json_atomic
-            write_json_atomic(args.json, {**_provenance(args), **result})
-        elif args.command == "info":
-            print(json.dumps(result, indent=2))
-    except KeyboardInterrupt:
-        print(f"neuro-llm {args.command}: interrupted; no output was left half-written", file=sys.stderr)
+        distributed.init(getattr(args, "device", "cpu"))   # under torchrun only
+        with distributed.main_stdout():
+            _check_inputs(args)
+            result = COMMANDS[args.command](args) if args.command in COMMANDS else _analysis_command(args)
+            distributed.agree()   # every rank finished: only now is anything written (by rank 0)
+            if getattr(args, "json", None) and distributed.is_main():
+                from neuro_llm.io.atomic import write_json_atomic
+                write_json_atomic(args.json, {**_provenance(args), **result})
+            elif args.command == "info":
+                print(json.dumps(result, indent=2))
+    except distributed.RankFailed as err:   # another rank failed; it told every rank
+        say(f"neuro-llm {args.command}: error: {_one_line(err)}")
+        return err.exit_code
+    except KeyboardInterrupt as err:
+        distributed.announce(err)
+        say(f"neuro-llm {args.command}: interrupted; no output was left half-written")
         return EXIT_INTERRUPTED
     except USER_ERRORS as err:
-        print(f"neuro-llm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        distributed.announce(err)
+        say(f"neuro-llm {args.command}: error: {_one_line(err)}")
         return EXIT_USAGE
     except OSError as err:  # disk full, I/O errors: not the user's mistake, still one line
-        print(f"neuro-llm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        distributed.announce(err)
+        say(f"neuro-llm {args.command}: error: {_one_line(err)}")
         return EXIT_FAILURE
+    except BaseException as err:   # a bug: its traceback, after the other ranks were told
+        distributed.announce(err)
+        raise
+    finally:
+        distributed.shutdown()
     return 0
 
 

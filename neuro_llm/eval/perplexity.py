@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from neuro_llm import distributed
 from neuro_llm.eval.data import leading_bos, load_tokens, model_windows
 from neuro_llm.spiking.observe import SpikeStats, observing
 
@@ -30,20 +31,36 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
     """WikiText-2 test perplexity of ``model``; ``mode`` switches a spiking model's execution mode.
 
     Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
-    raw spike totals) for a spiking model."""
-    from neuro_llm.convert import is_spiking, set_mode
+    raw spike totals) for a spiking model. Under torchrun the windows are split over the ranks and the
+    result is the one-process result (:mod:`neuro_llm.distributed`)."""
+    from neuro_llm.convert import set_mode
 
     if mode is not None:
         set_mode(model, mode)
     chunks = model_windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows,
                            leading_bos(model, tokenizer))
-    stats = SpikeStats()
+    return windows_ppl(model, chunks, progress=progress, desc=f"perplexity ({dataset}, {seqlen})")
+
+
+def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = "perplexity") -> dict:
+    """:func:`evaluate_ppl` of ``[n, seqlen]`` token windows (any text). Data-parallel under torchrun:
+    window ``j`` on rank ``j mod N``, the per-window sums gathered and added in window order."""
+    from neuro_llm.convert import is_spiking
+
+    mine = distributed.shard(len(chunks))   # data-parallel: windows j ≡ rank (mod world size); else all
+    stats = local = SpikeStats()
+    per_window = {}
+    with observing(local) if is_spiking(model) else contextlib.nullcontext():
+        for j in tqdm(mine, desc=desc, disable=not progress or not distributed.is_main()):
+            per_window[j] = window_nll(model, chunks[j])
     total_nll, total_tokens = 0.0, 0
-    with observing(stats) if is_spiking(model) else contextlib.nullcontext():
-        for window in tqdm(chunks, desc=f"perplexity ({dataset}, {seqlen})", disable=not progress):
-            nll, count = window_nll(model, window)
-            total_nll += nll
-            total_tokens += count
+    for nll, count in distributed.gather_indexed(per_window, len(chunks)):   # window order: one process's sums
+        total_nll += nll
+        total_tokens += count
+    if distributed.active():
+        stats = SpikeStats()
+        for part in distributed.gather(local):
+            stats.merge(part)   # integer totals: exact in any order
     result = {"ppl": math.exp(total_nll / total_tokens), "windows": len(chunks),
               "tokens": total_tokens, "nll": total_nll}
     if stats.values:

@@ -63,7 +63,7 @@ class SpikeStats:
     neuron_steps: int = 0
     events: int = 0
     payload: float = 0.0        # Σ |spike level|: a level-k spike counts k
-    bits: float = 0.0
+    steps_by_bits: dict = field(default_factory=dict)   # bits per step -> Σ values·steps (integers: exact sums)
     per_site: dict = field(default_factory=dict)
 
     def on_encode(self, e: Encoded) -> None:
@@ -79,11 +79,30 @@ class SpikeStats:
         self.neuron_steps += values * e.steps
         self.events += events
         self.payload += payload
-        self.bits += values * e.steps * bits_per_step
+        self.steps_by_bits[bits_per_step] = self.steps_by_bits.get(bits_per_step, 0) + values * e.steps
         site = self.per_site.setdefault(e.site, {"values": 0, "neuron_steps": 0, "events": 0})
         site["values"] += values
         site["neuron_steps"] += values * e.steps
         site["events"] += events
+
+    @property
+    def bits(self) -> float:
+        """``Σ steps·bits_per_step`` over every value: integer step totals times each code's bits (any order
+        of adding the same events, e.g. over data-parallel ranks, gives the same number)."""
+        return sum(n * b for b, n in sorted(self.steps_by_bits.items()))
+
+    def merge(self, other: "SpikeStats") -> None:
+        """Add ``other``'s totals (integers, and ``payload``, a float of integers: exact)."""
+        self.values += other.values
+        self.neuron_steps += other.neuron_steps
+        self.events += other.events
+        self.payload += other.payload
+        for b, n in other.steps_by_bits.items():
+            self.steps_by_bits[b] = self.steps_by_bits.get(b, 0) + n
+        for name, site in other.per_site.items():
+            mine = self.per_site.setdefault(name, {"values": 0, "neuron_steps": 0, "events": 0})
+            for key, value in site.items():
+                mine[key] += value
 
     @property
     def firing_rate(self) -> float:

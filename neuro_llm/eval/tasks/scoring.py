@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from neuro_llm import distributed
+
 DEFAULT_MAX_LENGTH = 2048
 
 
@@ -74,7 +76,8 @@ def score_tokens(model, requests: list[tuple[list[int], list[int]]], batch_size:
 
     The input is ``(context + continuation)[:-1]``, left-truncated to the model's context length;
     requests with the same input share one forward row (e.g. one-token answers to one question);
-    rows are batched longest first."""
+    rows are batched longest first. Under torchrun the batches are split over the ranks (each request is
+    scored in the same batch as in one process) and every rank returns all the results."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     limit = max_length(model)
@@ -85,8 +88,10 @@ def score_tokens(model, requests: list[tuple[list[int], list[int]]], batch_size:
         groups.setdefault(tuple((context + continuation)[-(limit + 1):][:-1]), []).append(index)
     order = sorted(groups, key=len, reverse=True)
     results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
-    with tqdm(total=len(requests), desc=desc, disable=not progress) as bar:
-        for start in range(0, len(order), batch_size):
+    starts = [range(0, len(order), batch_size)[b] for b in distributed.shard(-(-len(order) // batch_size))]
+    mine = sum(len(groups[key]) for start in starts for key in order[start:start + batch_size])
+    with tqdm(total=mine, desc=desc, disable=not progress or not distributed.is_main()) as bar:
+        for start in starts:   # data-parallel: batch b on rank b mod world size (the same batches as one process)
             batch = order[start:start + batch_size]
             tails = [max(len(requests[i][1]) for i in groups[key]) for key in batch]
             scores, indices = [], []
@@ -100,6 +105,11 @@ def score_tokens(model, requests: list[tuple[list[int], list[int]]], batch_size:
             for index, (loglik, greedy) in zip(indices, torch.stack(scores).cpu().tolist()):
                 results[index] = (loglik, bool(greedy))
             bar.update(len(indices))
+    if distributed.active():
+        for part in distributed.gather({i: results[i] for start in starts for key in order[start:start + batch_size]
+                                        for i in groups[key]}):
+            for index, value in part.items():
+                results[index] = value
     return results
 
 
