@@ -45,14 +45,15 @@ def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int 
 @torch.no_grad()
 def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: torch.Tensor | None = None,
             inplace: bool = False, progress: bool = True, data_dir=None, device=None,
-            num_blocks: int | None = None) -> nn.Module:
+            num_blocks: int | None = None, block_loader=None) -> nn.Module:
     """Return the spiking (or quantized) version of ``model`` described by ``config``.
 
     Methods that learn from data (GPTQ, OmniQuant) and saliency-based step allocation need calibration
     text: pass ``calibration`` (``[n, seqlen]`` ids) or a ``tokenizer`` (``load_model`` attaches one to the
     model). Calibration runs block by block (:mod:`neuro_llm.calibrate.loop`) on ``device``.
     ``num_blocks``: convert only the first ``num_blocks`` blocks, the rest stay FP (simulating blocks
-    ``0..k`` needs only ``k + 1``)."""
+    ``0..k`` needs only ``k + 1``). ``block_loader(i, block, device)``: blocks built on the ``meta`` device
+    are filled one at a time just before conversion (see :func:`neuro_llm.calibrate.loop.calibrate_blocks`)."""
     blocks = decoder_layers(model)
     if num_blocks is not None and not 1 <= num_blocks <= len(blocks):
         raise ValueError(f"num_blocks must be in 1..{len(blocks)}, got {num_blocks}")
@@ -110,7 +111,8 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
     use_spiking_attention(model)
     weights = calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
                      collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0,
-                     attention_saliency=config.uses_saliency and config.quantize_attention, num_blocks=num_blocks)
+                     attention_saliency=config.uses_saliency and config.quantize_attention, num_blocks=num_blocks,
+                     block_loader=block_loader)
     sizes = [(w.codes.numel(), w.bits) for block in weights.values() for w in block.values()]
     model.neuro_llm_weight_bits = sum(n * b for n, b in sizes) / sum(n for n, _ in sizes)  # storage bits/weight
     set_mode(model, config.mode)

@@ -65,14 +65,26 @@ def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
     return torch.cat([ctx.run(block, x[j: j + 1]) for j in range(x.shape[0])])
 
 
+def _load(block_loader, i: int, block: nn.Module, device) -> torch.device | None:
+    """Fill block ``i`` on ``device`` with ``block_loader``; its converted form then lives on the host."""
+    if block_loader is None:
+        return None
+    block_loader(i, block, device)
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibration: Tensor | None,
                      build_block, device=None, progress: bool = True, collect_hessian: bool = False,
-                     keep_samples: int = 0, attention_saliency: bool = False, num_blocks: int | None = None) -> dict:
+                     keep_samples: int = 0, attention_saliency: bool = False, num_blocks: int | None = None,
+                     block_loader=None) -> dict:
     """Calibrate every block with ``method`` and rebuild it with ``build_block(block, index, weights, stats)``.
 
     ``calibration``: ``[n, seqlen]`` token ids, or ``None`` for data-free methods (RTN without saliency).
-    Only the first ``num_blocks`` blocks (default: all) are calibrated and rebuilt. Under torchrun each
+    Only the first ``num_blocks`` blocks (default: all) are calibrated and rebuilt. ``block_loader(i, block,
+    device)``: fills block ``i``'s weights on ``device`` just before it is calibrated (a model built on the
+    ``meta`` device, loaded a block at a time: one that does not fit the host); the converted block then
+    goes to the host. Under torchrun each
     rank runs the windows ``j ≡ rank (mod world size)`` and the statistics are reduced over the ranks
     before the method sees them (:mod:`neuro_llm.distributed`). Returns ``{index: {name: LinearWeights}}``."""
     arch = adapter_for(model)
@@ -84,9 +96,12 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
     if calibration is None:
         for i, block in enumerate(tqdm(layers, desc=f"{type(method).__name__}",
                                        disable=not progress or not distributed.is_main())):
+            home = _load(block_loader, i, block, device)
             ctx = BlockContext(i, config, None, arch)
             weights = method.calibrate_block(block, None, None, ctx)
             build_block(block, i, weights, {})
+            if home is not None:
+                block.to(home)
             results[i] = weights
         return results
 
@@ -99,8 +114,10 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
     parallel = distributed.active()
     for i, block in enumerate(tqdm(layers, desc=f"calibrating ({type(method).__name__})",
                                    disable=not progress or not distributed.is_main())):
-        home = next(block.parameters()).device
-        block.to(device)
+        home = _load(block_loader, i, block, device)
+        if home is None:
+            home = next(block.parameters()).device
+            block.to(device)
         ctx = BlockContext(i, config, inputs.kwargs(i), arch, windows=windows, total_windows=calibration.shape[0])
         handles = []
         for name in LINEAR_NAMES:
