@@ -84,10 +84,10 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
 
     inner = model.model
     ids = calibration.to(device)
-    x = inner.embed_tokens.to(device)(ids).float()
+    x = inner.embed_tokens.to(device)(ids)  # in the model's dtype (bf16/fp16 blocks take bf16/fp16 inputs)
     positions = torch.arange(ids.shape[1], device=device).view(1, -1)
     position_embeddings = inner.rotary_emb.to(device)(x, positions)
-    mask = _causal_mask(ids.shape[1], device)
+    mask = _causal_mask(ids.shape[1], device, x.dtype)
     hessian = collect_hessian or method.needs_hessian
     for i, block in enumerate(tqdm(layers, desc=f"calibrating ({type(method).__name__})", disable=not progress)):
         home = next(block.parameters()).device

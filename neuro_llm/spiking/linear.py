@@ -111,6 +111,14 @@ class SpikingLinear(nn.Module):
         largest = max(n, float(codes.abs().max()) if codes.numel() else 0.0)
         return GroupPlan(start, end, steps, bound, accumulate, _operand_dtype(largest, accumulate))
 
+    def _apply(self, fn, recurse=True):
+        """``.to(dtype)`` casts the bias like the dense model's; the float32 weight scale only moves."""
+        scale = self.weight_scale
+        super()._apply(fn, recurse)
+        if scale is not None and self.weight_scale.dtype != scale.dtype:
+            self.weight_scale = scale.to(self.weight_scale.device)
+        return self
+
     # -- helpers ------------------------------------------------------------------------------------
     @classmethod
     def from_linear(cls, linear: nn.Linear, codes: Tensor, weight_scale: Tensor | None, **kwargs) -> "SpikingLinear":
