@@ -95,6 +95,31 @@ def timed(model, ids, device: str, repeats: int) -> dict:
     return {"seconds": min(times), "activation_peak_bytes": peak, "resident_bytes": resident, "logits": logits}
 
 
+def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
+    """On CUDA: every spiking linear of the block gives the same bits through the Triton kernels and through
+    the torch reference path, in both modes (the kernels are tested on the CPU under the interpreter)."""
+    from neuro_llm.spiking import kernels
+    from neuro_llm.spiking.linear import SpikingLinear
+
+    if not device.startswith("cuda") or not kernels.available():
+        return
+    g = torch.Generator(device=device).manual_seed(3)
+    for name, layer in model.named_modules():
+        if not isinstance(layer, SpikingLinear):
+            continue
+        x = (torch.randn(256, layer.in_features, device=device, generator=g) * 2).to(dtype)
+        mode = layer.mode
+        for layer.mode in ("collapsed", "explicit"):
+            with torch.no_grad():
+                fused = layer(x)
+                with kernels.disabled():
+                    reference = layer(x)
+            if not torch.equal(fused, reference):
+                raise AssertionError(f"{name} ({layer.mode}): the Triton path differs from the torch reference")
+        layer.mode = mode
+    log("Triton kernels == torch reference on the device (every linear, both modes)")
+
+
 def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repeats: int, dtype: torch.dtype,
               calib_tokens: int) -> list[dict]:
     from neuro_llm import SpikeConfig, convert, set_mode
@@ -127,6 +152,7 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
         wbytes = weight_bytes(model)
+        check_kernels_against_torch(model, device, dtype)
         for tokens in tokens_list:
             ids = torch.randint(0, 256, (1, tokens), generator=torch.Generator().manual_seed(0)).to(device)
             logits = {}

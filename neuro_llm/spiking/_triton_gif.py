@@ -51,3 +51,32 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, sc
                 tl.store(out_row + t * n_cols + offs, s.to(out_ptr.dtype.element_ty), mask=mask)
         else:
             tl.store(out_row + offs, q.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def linear_epilogue_kernel(acc_ptr, stride_acc, part_ptr, stride_part, out_ptr, stride_out, scale_ptr, zero_ptr,
+                           rowsum_ptr, ws_ptr, bias_ptr, M, N, FIRST: tl.constexpr, LAST: tl.constexpr,
+                           HAS_WS: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr,
+                           BLOCK_N: tl.constexpr):
+    """One channel group's term ``Δ_g (acc_g - z_g · rowsum_g)`` added to the partial sum; the last group
+    also applies the row scale ``s`` and the bias and writes the output dtype (same float32 operations, in
+    the same order, as the torch path of :class:`SpikingLinear`)."""
+    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = (m < M)[:, None] & (n < N)[None, :]
+    m64 = m.to(tl.int64)
+    acc = tl.load(acc_ptr + m64[:, None] * stride_acc + n[None, :], mask=mask, other=0.0)
+    z = tl.load(zero_ptr + m, mask=m < M, other=0.0)
+    s = tl.load(scale_ptr + m, mask=m < M, other=0.0)
+    r = tl.load(rowsum_ptr + n, mask=n < N, other=0).to(tl.float32)
+    term = s[:, None] * (acc - z[:, None] * r[None, :])
+    if not FIRST:
+        term = tl.load(part_ptr + m64[:, None] * stride_part + n[None, :], mask=mask, other=0.0) + term
+    if LAST:
+        if HAS_WS:
+            term = term * tl.load(ws_ptr + n, mask=n < N, other=0.0)[None, :]
+        if HAS_BIAS:
+            term = term + tl.load(bias_ptr + n, mask=n < N, other=0.0).to(tl.float32)[None, :]
+        tl.store(out_ptr + m64[:, None] * stride_out + n[None, :], term.to(out_ptr.dtype.element_ty), mask=mask)
+    else:
+        tl.store(part_ptr + m64[:, None] * stride_part + n[None, :], term, mask=mask)

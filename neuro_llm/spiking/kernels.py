@@ -50,6 +50,22 @@ def enabled(x: Tensor) -> bool:
 
 
 @contextlib.contextmanager
+def disabled():
+    """Run the torch path even on CUDA (the reference the kernels are checked against on the device)."""
+    available.cache_clear()
+    previous = os.environ.get("NEURO_LLM_TRITON")
+    os.environ["NEURO_LLM_TRITON"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("NEURO_LLM_TRITON", None)
+        else:
+            os.environ["NEURO_LLM_TRITON"] = previous
+        available.cache_clear()
+
+
+@contextlib.contextmanager
 def forced():
     """Run the kernel on CPU tensors too (with ``TRITON_INTERPRET=1`` set before the first use): tests."""
     token = _FORCED.set(True)
@@ -87,6 +103,38 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
                        float(steps * per_step), float(per_step), T_OUT=steps, SPIKES=spikes,
                        GATHER=cols is not None, BLOCK=block, num_warps=4 if block >= 512 else 2)
     return out, scale, zero
+
+
+def linear_epilogue(acc: Tensor, scale: Tensor, zero: Tensor, rowsum: Tensor, partial: Tensor | None,
+                    out: Tensor | None, weight_scale: Tensor | None, bias: Tensor | None) -> Tensor:
+    """One group's ``Δ (acc - z · rowsum)`` into ``partial`` (``None``: this is the first group, ``acc`` becomes
+    the partial sum in place); with ``out`` given (the last group) ``(partial + term) · s + b`` is written to
+    ``out`` instead. Returns the tensor written. Float32 operations in the order of the torch path."""
+    from neuro_llm.spiking._triton_gif import linear_epilogue_kernel
+
+    rows, cols = acc.shape
+    first, last = partial is None, out is not None
+    part = acc if first else partial
+    target = out if last else part
+    if last and _interpreted() and out.dtype != torch.float32:  # the interpreter's half casts truncate
+        wide = linear_epilogue(acc, scale, zero, rowsum, partial, torch.empty_like(out, dtype=torch.float32),
+                               weight_scale, bias)
+        return out.copy_(wide)
+    grid = (triton_cdiv(rows, 32), triton_cdiv(cols, 128))
+    linear_epilogue_kernel[grid](acc, acc.stride(0), part, part.stride(0), target, target.stride(0), scale, zero,
+                                 rowsum, acc if weight_scale is None else weight_scale, acc if bias is None else bias,
+                                 rows, cols, FIRST=first, LAST=last, HAS_WS=weight_scale is not None,
+                                 HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=128, num_warps=4,
+                                 **({} if _interpreted() else {"enable_fp_fusion": False}))
+    return target
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _interpreted() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def gif_encode_reference(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor | None = None,

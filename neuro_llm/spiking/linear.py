@@ -100,6 +100,9 @@ class SpikingLinear(nn.Module):
         self.register_buffer("_rowsum", torch.stack(rowsums).to(torch.int32) if self.integer_weights and rowsums
                              else None, persistent=False)
         self.plans = [self._plan(a, b, steps) for a, b, steps in self.groups]
+        # the fused CUDA path (encoder kernel + epilogue kernel): GIF codes on integer weights, float32 GEMMs
+        self._fused_epilogue = (code is not None and code.kind == "gif" and self.integer_weights
+                                and all(p.accumulate == torch.float32 for p in self.plans))
 
     def _plan(self, start: int, end: int, steps: int) -> GroupPlan:
         if not self.integer_weights or self.code is None:
@@ -180,6 +183,8 @@ class SpikingLinear(nn.Module):
             xs = x2d.float()[:, self.perm]
         explicit = self.mode == "explicit"
         watched = observe.active()
+        if fused and self._fused_epilogue:
+            return self._forward_fused(x2d, explicit, watched, lead, x.dtype)
         out = None
         for g, plan in enumerate(self.plans):
             operand, scale, zero = self._encode(x2d, xs, plan, explicit)
@@ -198,6 +203,21 @@ class SpikingLinear(nn.Module):
         if self.bias is not None:
             out = out + self.bias.to(out.dtype)
         return out.to(x.dtype).reshape(*lead, self.out_features)
+
+    def _forward_fused(self, x2d: Tensor, explicit: bool, watched: bool, lead: torch.Size, dtype) -> Tensor:
+        """CUDA path: per group, the fused encoder, one exact GEMM and the fused epilogue (same numbers)."""
+        out = torch.empty(x2d.shape[0], self.out_features, dtype=dtype, device=x2d.device)
+        partial = None
+        weight_scale = self.weight_scale.reshape(-1)
+        for g, plan in enumerate(self.plans):
+            operand, scale, zero = self._encode(x2d, None, plan, explicit)
+            acc = self._gemm(operand, plan, plan.steps if explicit else 1)
+            last = g == len(self.plans) - 1
+            partial = kernels.linear_epilogue(acc, scale, zero, self._rowsum[g], partial, out if last else None,
+                                              weight_scale, self.bias)
+            if watched:
+                self._notify(operand, plan, lead, explicit)
+        return out.reshape(*lead, self.out_features)
 
     def _notify(self, operand: Tensor, plan: GroupPlan, lead: torch.Size, explicit: bool) -> None:
         columns = plan.end - plan.start
