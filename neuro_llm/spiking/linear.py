@@ -147,7 +147,10 @@ class SpikingLinear(nn.Module):
         if tiles > 1:
             weight = weight.repeat(1, tiles)
         if cuda_half:
-            return torch.mm(operand.to(dtype), weight.t(), out_dtype=torch.float32)
+            try:
+                return torch.mm(operand.to(dtype), weight.t(), out_dtype=torch.float32)
+            except (TypeError, RuntimeError):  # a torch without mm(..., out_dtype=): float32 operands, also exact
+                return torch.mm(operand.float(), weight.float().t())
         return torch.mm(operand.to(dtype), weight.t())
 
     def _encode(self, x2d: Tensor, xs: Tensor | None, plan: GroupPlan, explicit: bool):
