@@ -98,7 +98,7 @@ def test_apply_config_names_every_accepted_key(tmp_path):
     parser = cli.build_parser().commands["info"]
     with pytest.raises(ValueError) as error:
         apply_config(parser, "info", {"wbits": 4}, "run.yaml")
-    assert "accepted: device, json, model" in str(error.value)
+    assert "accepted: device, dtype, json, model" in str(error.value)
 
 
 # ----------------------------------------------------------------------------- runs (tiny model)

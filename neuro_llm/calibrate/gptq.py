@@ -6,8 +6,10 @@ of ``H⁻¹``, for column ``j``::
 
     q_j = Q(w_j),   e_j = (w_j - q_j) / U_jj,   w_{k>j} -= e_j · U_{j,k}
 
-processed in blocks of 128 columns (lazy batch updates). ``act_order`` visits columns by decreasing
-``H_jj``. The column quantizer ``Q`` is pluggable (:func:`gptq_quantize`), so PB-LLM's binarization and
+processed in blocks of 128 columns (lazy batch updates: later blocks get one GEMM of the block's errors).
+On CUDA the per-row integer grid runs each block as one Triton launch (rows are independent; each
+program keeps its rows' block in registers and runs the column loop there), checked against the
+per-column reference loop (:func:`gptq_quantize`). ``act_order`` visits columns by decreasing ``H_jj``. The column quantizer ``Q`` is pluggable (:func:`gptq_quantize`), so PB-LLM's binarization and
 the sparse ternary weight spikes reuse the same error feedback.
 """
 from __future__ import annotations
@@ -35,22 +37,32 @@ def inverse_hessian_factor(hessian: Tensor, damp: float = 0.01) -> tuple[Tensor,
     return torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True).float(), dead
 
 
-def gptq_quantize(weight: Tensor, hessian: Tensor, quantize_column: ColumnQuantizer, block_size: int = 128,
-                  act_order: bool = False, damp: float = 0.01) -> Tensor:
-    """Quantized copy of ``weight`` (``[out, in]``) with GPTQ's error feedback; ``quantize_column(w_j, j)``
-    maps a column to its quantized values (``j`` is the column's original index)."""
+def _prepare(weight: Tensor, hessian: Tensor, act_order: bool, damp: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(order, U, w)``: the column order, the upper Cholesky factor of the dampened ``H⁻¹`` in that order,
+    and the float32 working copy of the weights in that order with dead columns zeroed."""
     hessian = hessian.to(weight.device)
     columns = weight.shape[1]
     order = torch.argsort(torch.diag(hessian), descending=True) if act_order else torch.arange(columns, device=weight.device)
     u, dead = inverse_hessian_factor(hessian[order][:, order], damp)
     w = weight.detach().float()[:, order].clone()
     w[:, dead] = 0
+    return order, u, w
+
+
+def gptq_quantize(weight: Tensor, hessian: Tensor, quantize_column: ColumnQuantizer, block_size: int = 128,
+                  act_order: bool = False, damp: float = 0.01) -> Tensor:
+    """Quantized copy of ``weight`` (``[out, in]``) with GPTQ's error feedback; ``quantize_column(w_j, j)``
+    maps a column to its quantized values (``j`` is the column's original index). The reference loop: one
+    column at a time inside blocks of ``block_size`` columns, lazy updates of the later blocks."""
+    order, u, w = _prepare(weight, hessian, act_order, damp)
+    columns = w.shape[1]
+    original = order.tolist()  # one transfer, not one per column
     q = torch.zeros_like(w)
     for start in range(0, columns, block_size):
         end = min(start + block_size, columns)
         block, errors, ub = w[:, start:end].clone(), torch.zeros_like(w[:, start:end]), u[start:end, start:end]
         for i in range(end - start):
-            q[:, start + i] = quantize_column(block[:, i], int(order[start + i]))
+            q[:, start + i] = quantize_column(block[:, i], original[start + i])
             err = (block[:, i] - q[:, start + i]) / ub[i, i]
             block[:, i:] -= err.unsqueeze(1) * ub[i, i:].unsqueeze(0)
             errors[:, i] = err
@@ -58,6 +70,44 @@ def gptq_quantize(weight: Tensor, hessian: Tensor, quantize_column: ColumnQuanti
     out = torch.empty_like(q)
     out[:, order] = q
     return out
+
+
+def gptq_quantize_rows(weight: Tensor, hessian: Tensor, scale: Tensor, zero: Tensor, n: int, block_size: int = 128,
+                       act_order: bool = False, damp: float = 0.01) -> Tensor:
+    """:func:`gptq_quantize` with the per-row asymmetric grid ``s (clamp(round(w/s + z), 0, n) - z)``
+    (``scale``, ``zero``: ``[out, 1]``). On CUDA (Triton) each block of ``block_size`` columns is one kernel
+    launch whose programs own a slice of rows and run the column loop in registers; elsewhere the
+    reference loop runs. The two agree up to float rounding (fused multiply-adds)."""
+    from neuro_llm.spiking import kernels
+
+    if not kernels.enabled(weight):
+        return gptq_quantize(weight, hessian, lambda col, j: scale[:, 0] * (
+            quant.asymmetric_count(col, scale[:, 0], zero[:, 0], n) - zero[:, 0]), block_size, act_order, damp)
+    from neuro_llm.calibrate._triton_gptq import gptq_block_kernel
+
+    order, u, w = _prepare(weight, hessian, act_order, damp)
+    rows, columns = w.shape
+    u = u.contiguous()
+    s = scale.reshape(-1).float().contiguous()
+    z = zero.reshape(-1).float().contiguous()
+    q = torch.zeros_like(w)
+    errors = torch.empty(rows, block_size, dtype=w.dtype, device=w.device)
+    block_r = 16
+    width_max = 1 << (block_size - 1).bit_length()
+    for start in range(0, columns, block_size):
+        end = min(start + block_size, columns)
+        gptq_block_kernel[(triton_cdiv(rows, block_r),)](w, w.stride(0), q, q.stride(0), errors, errors.stride(0),
+                                                         u, u.stride(0), s, z, rows, start, end - start, float(n),
+                                                         BLOCK_R=block_r, BLOCK_C=width_max, num_warps=4)
+        if end < columns:
+            w[:, end:] -= errors[:, : end - start] @ u[start:end, end:]
+    out = torch.empty_like(q)
+    out[:, order] = q
+    return out
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _row_grid(weight: Tensor, bits: int) -> tuple[Tensor, Tensor, int]:
@@ -73,8 +123,7 @@ def gptq_linear(weight: Tensor, hessian: Tensor, bits: int, group_size: int | No
     w = weight.detach().float()
     if group_size is None:
         scale, zero, n = _row_grid(w, bits)
-        deq = gptq_quantize(w, hessian, lambda col, j: scale[:, 0] * (quant.asymmetric_count(col, scale[:, 0], zero[:, 0], n) - zero[:, 0]),
-                            act_order=act_order)
+        deq = gptq_quantize_rows(w, hessian, scale, zero, n, act_order=act_order)
         return LinearWeights(torch.round(deq / scale), scale, float(bits))
     grids = {}
 

@@ -107,8 +107,9 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
 
     windows = distributed.shard(calibration.shape[0])   # all of them in one process
     ids = calibration[windows].to(device)
-    x = arch.embeddings(model).to(device)(ids).float()
-    first = arch.embeddings(model).to(device)(calibration[:1].to(device)).float()   # window 0 (every rank)
+    embed = arch.embeddings(model).to(device)
+    x = embed(ids)   # in the model's dtype (bf16/fp16 blocks take bf16/fp16 inputs)
+    first = embed(calibration[:1].to(device))   # window 0 (every rank)
     inputs = arch.block_inputs(model, first)   # one window at a time: masks for batch 1
     hessian = collect_hessian or method.needs_hessian
     parallel = distributed.active()

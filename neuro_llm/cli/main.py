@@ -53,6 +53,8 @@ def _add_model(p: argparse.ArgumentParser) -> None:
                    help="smollm2-135m (default), a local Hugging Face model directory, a .gguf file, or a "
                         "directory written by `eval --save`")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--dtype", default=None, choices=["bfloat16", "float16", "float32"],
+                   help="compute dtype of the model (default float32; a saved model: the dtype it was saved in)")
 
 
 def _add_spiking(p: argparse.ArgumentParser) -> None:
@@ -229,8 +231,10 @@ def _check_inputs(args) -> None:
         return
     if args.command == "info":
         _check_model_name(args.model)
+        _check_dtype(args, "cpu")
         return
     _check_device(args.device)
+    _check_dtype(args, args.device)
     if not _saved(args):
         SpikeConfig(**_spike_options(args))  # contradictory or out-of-range options fail here
     if args.command in ("eval", "simulate"):
@@ -274,6 +278,13 @@ def _check_text_length(args, tokenizer) -> None:
                          f"this tokenizer): use --seqlen {n} or less")
 
 
+def _check_dtype(args, device: str) -> None:
+    from neuro_llm.io.models import check_dtype
+
+    if getattr(args, "dtype", None) is not None:
+        check_dtype(args.dtype, device)
+
+
 def _saved(args) -> bool:
     from neuro_llm.io.saving import is_saved_model
     return is_saved_model(args.model)
@@ -285,7 +296,7 @@ def _load_saved(args):
     from neuro_llm.convert import set_mode
     from neuro_llm.io.saving import load_spiking_model
 
-    model, tok = load_spiking_model(args.model, device=args.device)
+    model, tok = load_spiking_model(args.model, device=args.device, dtype=args.dtype)
     saved = model.neuro_llm_config
     given = _spike_options(args)
     wanted = replace(saved, **given).to_dict()
@@ -315,7 +326,7 @@ def _load_and_convert(args, check=None, blocks=None):
             check(model, tok)
         return model, tok, config
     config = SpikeConfig(**_spike_options(args))
-    model, tok = load_model(args.model, device=args.device)
+    model, tok = load_model(args.model, device=args.device, dtype=args.dtype)
     if check is not None:
         check(model, tok)
     torch.manual_seed(config.seed)
@@ -343,18 +354,19 @@ def cmd_info(args) -> dict:
     from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
     if is_saved_model(args.model):
-        model, _ = load_spiking_model(args.model)
+        model, _ = load_spiking_model(args.model, dtype=args.dtype)
         path, source = str(Path(args.model).expanduser().resolve()), model.neuro_llm_source
     else:
         directory, gguf = resolve_model(args.model)
-        model, _ = load_model(args.model)
+        model, _ = load_model(args.model, dtype=args.dtype)
         path, source = (str(directory / gguf) if gguf else str(directory)), None
     c = model.config
     result = {"model": args.model, "path": path, "architecture": c.model_type, "layers": c.num_hidden_layers,
               "hidden_size": c.hidden_size, "intermediate_size": c.intermediate_size,
               "attention_heads": c.num_attention_heads, "kv_heads": c.num_key_value_heads,
               "head_dim": getattr(c, "head_dim", c.hidden_size // c.num_attention_heads),
-              "vocab_size": c.vocab_size, "parameters": sum(p.numel() for p in model.parameters())}
+              "vocab_size": c.vocab_size, "parameters": sum(p.numel() for p in model.parameters()),
+              "dtype": str(model.get_input_embeddings().weight.dtype).removeprefix("torch.")}
     if source is not None:
         result.update(saved_from=source, config=model.neuro_llm_config.to_dict())
     return result

@@ -21,6 +21,50 @@ from pathlib import Path
 import torch
 
 from neuro_llm.io.atomic import remove_stale_temporaries
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """``"bfloat16"`` / ``"float16"`` / ``"float32"`` (or a ``torch.dtype``, or ``None``) → ``torch.dtype``."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if dtype is not None and dtype not in DTYPES.values():
+            raise ValueError(f"dtype {dtype}: accepted {', '.join(DTYPES)}")
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name not in DTYPES:
+        raise ValueError(f"--dtype {dtype!r}: accepted {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def check_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """Fail in one line, naming what would work, when ``device`` cannot compute in ``dtype``: a matmul and
+    the fused attention of a few elements are tried there."""
+    dtype = parse_dtype(dtype)
+    device = torch.device(device)
+    name = str(dtype).removeprefix("torch.")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"this {device.type.upper()}"
+    others = [n for n, d in DTYPES.items() if d != dtype and (n != "bfloat16" or _bf16_ok(device))]
+    if dtype == torch.bfloat16 and not _bf16_ok(device):
+        raise ValueError(f"--dtype bfloat16: {where} has no bfloat16 support; use --dtype {' or '.join(others)}")
+    try:
+        a = torch.ones(4, 8, dtype=dtype, device=device)
+        (a @ a.t()).sum().item()
+        q = torch.ones(1, 1, 4, 8, dtype=dtype, device=device)
+        torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).sum().item()
+    except (RuntimeError, NotImplementedError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--dtype {name}: {where} cannot compute in {name} ({reason}); use --dtype "
+                         f"{' or '.join(others)}") from None
+    return dtype
+
+
+def _bf16_ok(device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # older torch
+        return torch.cuda.is_bf16_supported()
 
 
 @dataclass(frozen=True)
@@ -157,21 +201,24 @@ def _cache_gguf(directory: Path, gguf: str, dtype: torch.dtype, digest: str | No
     return target
 
 
-def load_model(name: str | os.PathLike = "smollm2-135m", dtype: torch.dtype = torch.float32,
+def load_model(name: str | os.PathLike = "smollm2-135m", dtype: str | torch.dtype | None = None,
                device: str | torch.device = "cpu", cache: bool = True):
-    """Return ``(model, tokenizer)`` for ``name``, in eval mode, on ``device``, offline.
+    """Return ``(model, tokenizer)`` for ``name``, in eval mode, on ``device``, offline, in ``dtype``
+    (``bfloat16``, ``float16`` or ``float32``; default float32, a saved model its own dtype).
 
     The model must belong to a supported family (:mod:`neuro_llm.arch`). A GGUF file is de-quantized once
     and cached as safetensors (``cache=False`` reads the GGUF every time). A directory written by
     :func:`neuro_llm.io.saving.save_spiking_model` (``eval --save DIR``) loads as the spiking model it holds,
-    without calibration (its own dtype; the tokenizer is ``None`` where none was saved)."""
+    without calibration (the tokenizer is ``None`` where none was saved)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from neuro_llm.arch import ADAPTERS, supported_message
     from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
+    dtype = parse_dtype(dtype)
     if is_saved_model(name):
-        return load_spiking_model(name, device=device)
+        return load_spiking_model(name, device=device, dtype=dtype)
+    dtype = dtype or torch.float32
     directory, gguf = resolve_model(name)
     if gguf and cache:
         digest = MODEL_ALIASES[str(name)]().digest if str(name) in MODEL_ALIASES else None

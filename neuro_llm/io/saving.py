@@ -199,10 +199,11 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
-def load_spiking_model(directory: str | os.PathLike, device: str | torch.device = "cpu"):
+def load_spiking_model(directory: str | os.PathLike, device: str | torch.device = "cpu", dtype=None):
     """``(model, tokenizer)`` from a directory written by :func:`save_spiking_model`, without calibration.
 
-    The model is in eval mode on ``device``, in the execution mode it was saved in, with
+    The model is in eval mode on ``device``, in the execution mode it was saved in, in ``dtype`` (default:
+    the dtype it was saved in; integer weight codes and their float32 scales keep their types), with
     ``model.neuro_llm_config`` set as :func:`~neuro_llm.convert.convert` sets it."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -223,7 +224,7 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
     try:
         config = SpikeConfig(**manifest["config"])
         hf_config = AutoConfig.for_model(**manifest["hf_config"])
-        dtype = getattr(torch, manifest["dtype"])
+        saved_dtype = getattr(torch, manifest["dtype"])
         state = load_file(str(weights))
     except (KeyError, TypeError, AttributeError, SafetensorError) as error:
         raise ValueError(f"{directory}: the saved model is damaged ({type(error).__name__}: {error})") from None
@@ -231,7 +232,7 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
         state[name] = state[name].to(getattr(torch, dtype_name))
 
     with no_init_weights():  # every tensor comes from the file
-        model = AutoModelForCausalLM.from_config(hf_config, dtype=dtype)
+        model = AutoModelForCausalLM.from_config(hf_config, dtype=saved_dtype)
     try:
         for name, spec in manifest["linears"].items():
             saved_perm = state[f"{name}.perm"]
@@ -274,6 +275,9 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
     if manifest.get("attn_implementation"):
         model.config._attn_implementation = manifest["attn_implementation"]
     set_mode(model, manifest["mode"])
+    if dtype is not None:
+        from neuro_llm.io.models import parse_dtype
+        model.to(parse_dtype(dtype))
     model.to(device).eval()
     tokenizer = None
     if (directory / "tokenizer_config.json").is_file():

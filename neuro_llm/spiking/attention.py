@@ -5,20 +5,24 @@ so the scales belong to the head group that grouped-query attention shares. Each
 is integrated by the neurons that receive it (``Σ_t S[t]``, an exact integer count), and the products
 use the integrated membranes::
 
-    scores = Δ_q (Σ_t S_q[t] - z_q) · (Δ_k (Σ_t S_k[t] - z_k))ᵀ        P = softmax(scores · d^-½ + mask)
-    out    = P · Δ_v (Σ_t S_v[t] - z_v)
+    Q̂ = Δ_q (Σ_t S_q[t] - z_q),   K̂ = Δ_k (Σ_t S_k[t] - z_k),   V̂ = Δ_v (Σ_t S_v[t] - z_v)
+    out = softmax(Q̂ K̂ᵀ · d^-½ + mask) · V̂       (torch's fused scaled_dot_product_attention, in the model's dtype)
 
 Unlike a linear layer, whose synapses are integer codes and can take every step's spikes exactly, both
 operands here carry real-valued scales (K's even vary inside the dot product), so a per-step float
 accumulation could not be made bit-identical to the collapsed product and tiny rounding differences would
 flip later quantization decisions. Integrating first keeps ``explicit`` and ``collapsed`` bit-identical
-while every spike of every step is still materialized for observers. Softmax, RoPE and the KV cache stay
-floating point (the cache holds un-encoded K and V; each forward re-encodes them).
+while every spike of every step is still materialized for observers. Q̂, K̂ and V̂ (exact integers
+times float32 steps) are cast to the model's dtype and go through the same fused attention as the dense
+model (flash / memory-efficient on CUDA: no [heads, S, S] scores are stored), equal in both modes.
+Softmax, RoPE and the KV cache stay floating point (the cache holds un-encoded K and V; each forward
+re-encodes them).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from neuro_llm.spiking import observe
 from neuro_llm.spiking.codes import SpikeCode
@@ -67,21 +71,22 @@ class SpikingAttention(nn.Module):
                                            channels=idx))
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
-                scaling: float, groups: int) -> tuple[Tensor, Tensor]:
+                scaling: float, groups: int) -> tuple[Tensor, None]:
         dtype = query.dtype
-        q_hat = self.encode(query.float(), -1, "q")
-        k_hat = repeat_heads(self.encode(key.float(), -2, "k", self.k_steps), groups)
-        v_hat = repeat_heads(self.encode(value.float(), -1, "v", self.v_steps), groups)
-        scores = torch.matmul(q_hat, k_hat.transpose(-1, -2)) * scaling
+        q_hat = self.encode(query.float(), -1, "q").to(dtype)
+        k_hat = repeat_heads(self.encode(key.float(), -2, "k", self.k_steps).to(dtype), groups)
+        v_hat = repeat_heads(self.encode(value.float(), -1, "v", self.v_steps).to(dtype), groups)
+        q_len, kv_len = query.shape[-2], key.shape[-2]
+        mask, causal = None, False
         if attention_mask is not None:
-            scores = scores + attention_mask[..., : key.shape[-2]]
-        elif query.shape[-2] > 1:
-            q_len, kv_len = query.shape[-2], key.shape[-2]
-            causal = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
-            scores = scores.masked_fill(~causal, torch.finfo(scores.dtype).min)
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
-        out = torch.matmul(probs, v_hat)
-        return out.to(dtype).transpose(1, 2).contiguous(), probs.to(dtype)
+            mask = attention_mask[..., :kv_len]
+            mask = mask if mask.dtype in (torch.bool, dtype) else mask.to(dtype)
+        elif q_len > 1 and q_len == kv_len:
+            causal = True
+        elif q_len > 1:
+            mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
+        out = F.scaled_dot_product_attention(q_hat, k_hat, v_hat, attn_mask=mask, is_causal=causal, scale=scaling)
+        return out.transpose(1, 2).contiguous(), None
 
 
 def spiking_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):

@@ -2,28 +2,70 @@
 
 Input channels are grouped by their step count ``T_g`` (salient channels get more steps); within a
 token, each group has its own threshold ``Δ_g`` and zero point ``z_g``. With weight codes ``C`` (integers,
-``W = s ⊙ C`` row-wise) the output is::
+``W = s ⊙ C`` row-wise, stored as int8 — int16 where 8-bit codes need it) the output is::
 
-    collapsed:  y = s ⊙ Σ_g Δ_g · ((q_g - z_g) C_gᵀ) + b                  (one matmul per group)
-    explicit:   y = s ⊙ Σ_g Δ_g · (Σ_t S_g[t] C_gᵀ - z_g · rowsum C_g) + b  (every step's spikes drive
-                                                                            the synapses; one batched
-                                                                            matmul over the time axis)
+    collapsed:  y = s ⊙ Σ_g Δ_g · (q_g C_gᵀ - z_g · rowsum C_g) + b
+    explicit:   y = s ⊙ Σ_g Δ_g · ([S_g[0] … S_g[T-1]] [C_g … C_g]ᵀ - z_g · rowsum C_g) + b
 
-Spike levels and codes are integers, so both bracketed accumulators are exact integers in float32 as long
-as they stay below 2^24; otherwise (or for float weights) both accumulate in float64. The two modes are
-therefore bit-identical whenever the weights are quantized.
+In explicit mode every step's spikes drive the synapses: the spike trains of a token are laid out
+``[T·C]`` (step-major) against the codes tiled ``T`` times, so one GEMM sums over channels *and* time
+(no output per step is formed). The bracketed GEMMs are sums of products of integers: spikes and counts
+are at most ``n = T_g·(L-1)``, so every partial sum is an integer bounded by ``n · max_row Σ|C_g|``. Where
+that bound is below 2^24 (decided once, when the layer is built) the GEMM runs exactly with float32
+accumulation — on CUDA with bf16 operands (integers up to 256 are exact in bf16; fp16 up to 2048) and a
+float32 output, elsewhere in float32; otherwise, and for float weights, in float64. The zero-point term
+``z_g · rowsum C_g`` and everything after the GEMM are the same float operations in both modes, so the two
+modes are bit-identical whenever the weights are quantized.
+
+The GIF encoder runs as one fused Triton kernel on CUDA (:mod:`neuro_llm.spiking.kernels`, tested bit for
+bit against the torch path, which runs everywhere else and for other codes).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from neuro_llm.spiking import observe
+from neuro_llm.spiking import kernels, observe
 from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 EXACT_FP32 = 2 ** 24
+EXACT_OPERAND = ((torch.bfloat16, 256), (torch.float16, 2048))  # largest integer exact in each, and all below
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """How one channel group's GEMM runs, fixed when the layer is built (no per-call host syncs):
+    ``accumulate`` float32 (exact: ``bound < 2^24``) or float64; ``operand``: the dtype of both GEMM
+    operands on CUDA (bf16/fp16 when exact, with float32 output; else the accumulator dtype)."""
+    start: int
+    end: int
+    steps: int
+    bound: float          # n · max_row Σ_c |C_gc|: no partial sum of the GEMM exceeds it
+    accumulate: torch.dtype
+    operand: torch.dtype
+
+
+def _operand_dtype(largest: float, accumulate: torch.dtype) -> torch.dtype:
+    if accumulate == torch.float32:
+        for dtype, exact in EXACT_OPERAND:
+            if largest <= exact:
+                return dtype
+    return accumulate
+
+
+def _codes_storage(codes: Tensor, integer: bool) -> Tensor:
+    """Integer codes as the narrowest exact integer type (int8, else int16, else int32); float weights as float32."""
+    if not integer:
+        return codes.float()
+    largest = int(codes.abs().max()) if codes.numel() else 0
+    for dtype in (torch.int8, torch.int16, torch.int32):
+        if largest <= torch.iinfo(dtype).max:
+            return codes.to(dtype)
+    raise ValueError(f"integer weight codes up to {largest} do not fit int32")
 
 
 class SpikingLinear(nn.Module):
@@ -35,22 +77,50 @@ class SpikingLinear(nn.Module):
         self.in_features, self.out_features = in_features, out_features
         self.code, self.site, self.layer, self.mode = code, site, layer, mode
         self.integer_weights = weight_scale is not None
+        if self.integer_weights and codes.is_floating_point() and not torch.equal(codes, codes.round()):
+            raise ValueError(f"{site}: integer weight codes (with a weight scale) must be integers")
         if channel_steps is None:
             channel_steps = torch.ones(in_features, dtype=torch.long)
         if channel_steps.shape != (in_features,):
             raise ValueError(f"channel_steps must have shape ({in_features},), got {tuple(channel_steps.shape)}")
-        order = torch.argsort(channel_steps, stable=True)
+        order = torch.argsort(channel_steps.cpu(), stable=True).to(channel_steps.device)
         self.register_buffer("channel_steps", channel_steps.to(torch.long).clone())
         self.register_buffer("perm", order)
-        self.register_buffer("codes", codes[:, order].contiguous())
-        self.register_buffer("weight_scale", None if weight_scale is None else weight_scale.reshape(-1, 1).clone())
+        self.register_buffer("codes", _codes_storage(codes[:, order], self.integer_weights).contiguous())
+        self.register_buffer("weight_scale", None if weight_scale is None
+                             else weight_scale.reshape(-1, 1).float().clone())
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
-        sorted_steps = channel_steps[order]
+        self.register_buffer("_cols", order.to(torch.int32), persistent=False)  # the kernel's gather index
+        sorted_steps = channel_steps.cpu()[order.cpu()]
         self.groups = []  # (start, end, steps) over the permuted channels
         for steps in torch.unique(sorted_steps).tolist():
             idx = torch.nonzero(sorted_steps == steps).flatten()
             self.groups.append((int(idx[0]), int(idx[-1]) + 1, int(steps)))
-        self._row_abs = [float(self.codes[:, a:b].abs().sum(1).max()) for a, b, _ in self.groups]
+        rowsums = [self.codes[:, a:b].to(torch.int64).sum(1) for a, b, _ in self.groups]
+        self.register_buffer("_rowsum", torch.stack(rowsums).to(torch.int32) if self.integer_weights and rowsums
+                             else None, persistent=False)
+        self.plans = [self._plan(a, b, steps) for a, b, steps in self.groups]
+        # the fused CUDA path (encoder kernel + epilogue kernel): GIF codes on integer weights, float32 GEMMs
+        self._fused_epilogue = (code is not None and code.kind == "gif" and self.integer_weights
+                                and all(p.accumulate == torch.float32 for p in self.plans))
+
+    def _plan(self, start: int, end: int, steps: int) -> GroupPlan:
+        if not self.integer_weights or self.code is None:
+            return GroupPlan(start, end, steps, float("inf"), torch.float64, torch.float64)
+        codes = self.codes[:, start:end].to(torch.int64)
+        n = float(self.code.capacity(steps))        # spikes and counts of the group are at most n in magnitude
+        bound = n * float(codes.abs().sum(1).max()) if codes.numel() else 0.0
+        accumulate = torch.float32 if bound < EXACT_FP32 else torch.float64
+        largest = max(n, float(codes.abs().max()) if codes.numel() else 0.0)
+        return GroupPlan(start, end, steps, bound, accumulate, _operand_dtype(largest, accumulate))
+
+    def _apply(self, fn, recurse=True):
+        """``.to(dtype)`` casts the bias like the dense model's; the float32 weight scale only moves."""
+        scale = self.weight_scale
+        super()._apply(fn, recurse)
+        if scale is not None and self.weight_scale.dtype != scale.dtype:
+            self.weight_scale = scale.to(self.weight_scale.device)
+        return self
 
     # -- helpers ------------------------------------------------------------------------------------
     @classmethod
@@ -59,16 +129,46 @@ class SpikingLinear(nn.Module):
 
     @property
     def weight(self) -> Tensor:
-        """Dequantized weight ``s ⊙ C`` in the original channel order (for inspection and saliency)."""
-        w = torch.empty_like(self.codes)
-        w[:, self.perm] = self.codes
+        """Dequantized weight ``s ⊙ C`` (float32) in the original channel order (for inspection and saliency)."""
+        w = torch.empty(self.codes.shape, dtype=torch.float32, device=self.codes.device)
+        w[:, self.perm] = self.codes.float()
         return w * self.weight_scale if self.weight_scale is not None else w
 
-    def _accumulator_dtype(self, group: int, zero: Tensor | None, steps: int) -> torch.dtype:
-        if not self.integer_weights:
-            return torch.float64
-        reach = self.code.capacity(steps) + (float(zero.detach().abs().max()) if zero is not None else 0.0)
-        return torch.float32 if reach * self._row_abs[group] < EXACT_FP32 else torch.float64
+    def weight_bytes(self) -> int:
+        """Bytes this layer's weights occupy (codes, scales, bias, channel order)."""
+        return sum(t.numel() * t.element_size() for t in (*self.buffers(), *self.parameters()) if t is not None)
+
+    def _gemm(self, operand: Tensor, plan: GroupPlan, tiles: int) -> Tensor:
+        """``operand [M, tiles·C_g] @ [C_g … C_g]ᵀ`` with the plan's exact accumulation (float32 or float64 out)."""
+        weight = self.codes[:, plan.start:plan.end]
+        cuda_half = operand.is_cuda and plan.operand in (torch.bfloat16, torch.float16)
+        dtype = plan.operand if cuda_half else plan.accumulate
+        weight = weight.to(dtype)
+        if tiles > 1:
+            weight = weight.repeat(1, tiles)
+        if cuda_half:
+            try:
+                return torch.mm(operand.to(dtype), weight.t(), out_dtype=torch.float32)
+            except (TypeError, RuntimeError):  # a torch without mm(..., out_dtype=): float32 operands, also exact
+                return torch.mm(operand.float(), weight.float().t())
+        return torch.mm(operand.to(dtype), weight.t())
+
+    def _encode(self, x2d: Tensor, xs: Tensor | None, plan: GroupPlan, explicit: bool):
+        """``(operand [M, T·C] or [M, C], scale [M, 1], zero [M, 1] | None, spikes [T, M, C] | None, count)``."""
+        steps = plan.steps
+        if xs is None:  # fused kernel (GIF on CUDA): reads the group's columns of x itself
+            dtype = plan.operand if plan.operand in (torch.bfloat16, torch.float16) and x2d.is_cuda else torch.float32
+            operand, scale, zero = kernels.gif_encode(x2d, self.code.per_step, steps, explicit,
+                                                      cols=self._cols[plan.start:plan.end], out_dtype=dtype)
+            return operand, scale, zero
+        xg = xs[:, plan.start:plan.end]
+        scale, zero = self.code.scale_zero(xg, steps, dim=-1)
+        if explicit:
+            spikes = self.code.spikes(xg, scale, zero, steps)           # [T, M, C]
+            operand = spikes.permute(1, 0, 2).reshape(xg.shape[0], -1)   # [M, T·C], step-major
+        else:
+            operand = self.code.count(xg, scale, zero, steps)
+        return operand, scale, zero
 
     # -- forward ------------------------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
@@ -76,36 +176,65 @@ class SpikingLinear(nn.Module):
             return F.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.site}: expected {self.in_features} input features, got {x.shape[-1]}")
-        xs = x.float()[..., self.perm]
+        lead = x.shape[:-1]
+        x2d = x.reshape(-1, self.in_features)
+        fused = self.code.kind == "gif" and kernels.enabled(x2d)
+        if fused:
+            x2d = x2d if x2d.stride(-1) == 1 else x2d.contiguous()
+            xs = None
+        else:
+            xs = x2d.float()[:, self.perm]
+        explicit = self.mode == "explicit"
+        watched = observe.active()
+        if fused and self._fused_epilogue:
+            return self._forward_fused(x2d, explicit, watched, lead, x.dtype)
         out = None
-        for g, (a, b, steps) in enumerate(self.groups):
-            xg = xs[..., a:b]
-            scale, zero = self.code.scale_zero(xg, steps, dim=-1)
-            acc_dtype = self._accumulator_dtype(g, zero, steps)
-            weight = self.codes[:, a:b].to(acc_dtype)
-            if self.mode == "explicit":
-                spikes = self.code.spikes(xg, scale, zero, steps)
-                acc = torch.matmul(spikes.to(acc_dtype), weight.t()).sum(0)
-                if zero is not None:
-                    acc = acc - zero.to(acc_dtype) * weight.sum(1)
-                if observe.active():
-                    observe.notify(observe.Encoded(self.site, self.layer, self.code, spikes.sum(0), steps,
-                                                   spikes=spikes, channels=self.perm[a:b]))
-            else:
-                count = self.code.count(xg, scale, zero, steps)
-                centred = count - zero if zero is not None else count
-                acc = torch.matmul(centred.to(acc_dtype), weight.t())
-                if observe.active():
-                    observe.notify(observe.Encoded(self.site, self.layer, self.code, count, steps,
-                                                   channels=self.perm[a:b]))
-            term = scale.to(acc_dtype) * acc
+        for g, plan in enumerate(self.plans):
+            operand, scale, zero = self._encode(x2d, xs, plan, explicit)
+            acc = self._gemm(operand, plan, plan.steps if explicit else 1)
+            if zero is not None:
+                if self.integer_weights:
+                    acc = acc - zero.to(acc.dtype) * self._rowsum[g].to(acc.dtype)
+                else:
+                    acc = acc - zero.to(acc.dtype) * self.codes[:, plan.start:plan.end].to(acc.dtype).sum(1)
+            term = scale.to(acc.dtype) * acc
             out = term if out is None else out + term
+            if watched:
+                self._notify(operand, plan, lead, explicit)
         if self.weight_scale is not None:
             out = out * self.weight_scale.reshape(-1).to(out.dtype)
         if self.bias is not None:
             out = out + self.bias.to(out.dtype)
-        return out.to(x.dtype)
+        return out.to(x.dtype).reshape(*lead, self.out_features)
+
+    def _forward_fused(self, x2d: Tensor, explicit: bool, watched: bool, lead: torch.Size, dtype) -> Tensor:
+        """CUDA path: per group, the fused encoder, one exact GEMM and the fused epilogue (same numbers)."""
+        out = torch.empty(x2d.shape[0], self.out_features, dtype=dtype, device=x2d.device)
+        partial = None
+        weight_scale = self.weight_scale.reshape(-1)
+        for g, plan in enumerate(self.plans):
+            operand, scale, zero = self._encode(x2d, None, plan, explicit)
+            acc = self._gemm(operand, plan, plan.steps if explicit else 1)
+            last = g == len(self.plans) - 1
+            partial = kernels.linear_epilogue(acc, scale, zero, self._rowsum[g], partial, out if last else None,
+                                              weight_scale, self.bias)
+            if watched:
+                self._notify(operand, plan, lead, explicit)
+        return out.reshape(*lead, self.out_features)
+
+    def _notify(self, operand: Tensor, plan: GroupPlan, lead: torch.Size, explicit: bool) -> None:
+        columns = plan.end - plan.start
+        if explicit:
+            spikes = operand.float().reshape(-1, plan.steps, columns).permute(1, 0, 2)
+            spikes = spikes.reshape(plan.steps, *lead, columns)
+            observe.notify(observe.Encoded(self.site, self.layer, self.code, spikes.sum(0), plan.steps,
+                                           spikes=spikes, channels=self.perm[plan.start:plan.end]))
+        else:
+            observe.notify(observe.Encoded(self.site, self.layer, self.code,
+                                           operand.float().reshape(*lead, columns), plan.steps,
+                                           channels=self.perm[plan.start:plan.end]))
 
     def extra_repr(self) -> str:
-        groups = ", ".join(f"{b - a}×T{s}" for a, b, s in self.groups)
-        return f"{self.in_features}→{self.out_features}, code={self.code}, channels=[{groups}], mode={self.mode}"
+        groups = ", ".join(f"{p.end - p.start}×T{p.steps}" for p in self.plans)
+        return (f"{self.in_features}→{self.out_features}, code={self.code}, channels=[{groups}], mode={self.mode}, "
+                f"codes={str(self.codes.dtype).removeprefix('torch.')}")

@@ -27,6 +27,8 @@ def asymmetric_scale_zero(x: Tensor, n: Tensor | int, dim) -> tuple[Tensor, Tens
     """Step ``Δ`` and integer zero point ``z`` mapping ``[min, max]`` over ``dim`` onto ``0..n``."""
     xmin = x.amin(dim, keepdim=True)
     xmax = x.amax(dim, keepdim=True)
+    if not isinstance(n, torch.Tensor):  # true division on every device (CUDA turns ``/ scalar`` into ``* (1/scalar)``)
+        n = torch.full_like(xmax, n)
     scale = ((xmax - xmin) / n).clamp_min(SCALE_EPS)
     zero = round_half_up(-xmin / scale)
     return scale, zero
@@ -40,7 +42,9 @@ def symmetric_scale(x: Tensor, n: Tensor | int, dim) -> Tensor:
 def asymmetric_count(x: Tensor, scale: Tensor, zero: Tensor, n: Tensor | int) -> Tensor:
     """``q = clamp(round(x/Δ + z), 0, n)``."""
     q = round_half_up(x / scale + zero)
-    return torch.minimum(q.clamp_min(0), torch.as_tensor(n, dtype=q.dtype, device=q.device))
+    if not isinstance(n, torch.Tensor):  # no host-to-device copy of a Python number
+        return q.clamp(0, n)
+    return torch.minimum(q.clamp_min(0), n.to(device=q.device, dtype=q.dtype))
 
 
 def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int) -> Tensor:

@@ -1,0 +1,153 @@
+"""Fused GPU encoder of the GIF code (Triton): quantize one row and emit its spikes in one pass.
+
+The reference is the pure-torch path it replaces, :meth:`SpikeCode.scale_zero` /
+:meth:`SpikeCode.count` / :meth:`SpikeCode.spikes` of the ``gif`` code (:mod:`neuro_llm.spiking.quant`,
+:mod:`neurons.functional`); the kernel computes the same float32 operations in the same order, with
+correctly rounded division (``div_rn``) and the exact ``round_half_up`` (``floor(v)`` plus one where
+``v - floor(v) ≥ 1/2``, both exact), so its output equals the reference bit for bit::
+
+    Δ = max((max_c x - min_c x) / n, 1e-5),   z = round(-min_c x / Δ),   q_c = clamp(round(x_c/Δ + z), 0, n)
+    S[t]_c = clamp(q_c - t·(L-1), 0, L-1)                                   (the drain of a charged GIF neuron)
+
+per row (token) over the columns ``cols`` of one channel group (``n = T·(L-1)``). It writes, per row,
+either the ``T`` spike rows ``out[m, t, j] = S[t]_{cols[j]}`` (explicit mode: ``[M, T·C]`` is the left
+operand of one GEMM against the ``T``-times tiled weight codes, so time is summed inside the GEMM) or the
+count ``out[m, j] = q_{cols[j]}`` (collapsed mode), in ``out``'s dtype (int8 for storage, bf16/fp16 when
+it feeds a GEMM: small integers are exact in every one of them), plus ``Δ`` and ``z`` per row.
+
+Used on CUDA when Triton imports; everywhere else (CPU, other codes) the torch path runs. Tests run the
+kernel on the CPU with Triton's interpreter (``TRITON_INTERPRET=1``) inside :func:`forced`.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+
+import torch
+
+Tensor = torch.Tensor
+_FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
+BLOCK = 1024
+
+
+@functools.lru_cache(maxsize=None)
+def available() -> bool:
+    """Whether Triton imports (and ``NEURO_LLM_TRITON`` is not ``0``)."""
+    if os.environ.get("NEURO_LLM_TRITON", "1") == "0":
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def enabled(x: Tensor) -> bool:
+    """Use the kernel for ``x``: on CUDA when Triton is available; on other devices only inside :func:`forced`."""
+    return (x.is_cuda or _FORCED.get()) and available()  # Triton is not even imported for CPU runs
+
+
+@contextlib.contextmanager
+def disabled():
+    """Run the torch path even on CUDA (the reference the kernels are checked against on the device)."""
+    available.cache_clear()
+    previous = os.environ.get("NEURO_LLM_TRITON")
+    os.environ["NEURO_LLM_TRITON"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("NEURO_LLM_TRITON", None)
+        else:
+            os.environ["NEURO_LLM_TRITON"] = previous
+        available.cache_clear()
+
+
+@contextlib.contextmanager
+def forced():
+    """Run the kernel on CPU tensors too (with ``TRITON_INTERPRET=1`` set before the first use): tests."""
+    token = _FORCED.set(True)
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel():
+    from neuro_llm.spiking import _triton_gif  # imported on first use: TRITON_INTERPRET is read then
+
+    return _triton_gif.gif_encode_kernel
+
+
+def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor | None = None,
+               out_dtype: torch.dtype = torch.int8) -> tuple[Tensor, Tensor, Tensor]:
+    """``x[M, K]`` (rows contiguous) → ``(out, scale [M, 1], zero [M, 1])`` for the GIF code with ``per_step =
+    L-1`` and ``steps`` steps over the columns ``cols`` (int32; all columns in order if ``None``).
+
+    ``out`` is ``[M, steps·C]`` (spikes, step-major within a row) when ``spikes`` else ``[M, C]`` (counts)."""
+    if x.dim() != 2 or x.stride(1) != 1:
+        raise ValueError("gif_encode expects a 2-D tensor with contiguous rows")
+    rows = x.shape[0]
+    n_cols = x.shape[1] if cols is None else cols.numel()
+    width = steps * n_cols if spikes else n_cols
+    out = torch.empty(rows, width, dtype=out_dtype, device=x.device)
+    scale = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
+    zero = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
+    if rows == 0:
+        return out, scale, zero
+    block = min(BLOCK, max(16, 1 << (n_cols - 1).bit_length()))
+    _kernel()[(rows,)](x, x.stride(0), x if cols is None else cols, n_cols, out, out.stride(0), scale, zero,
+                       float(steps * per_step), float(per_step), T_OUT=steps, SPIKES=spikes,
+                       GATHER=cols is not None, BLOCK=block, num_warps=4 if block >= 512 else 2)
+    return out, scale, zero
+
+
+def linear_epilogue(acc: Tensor, scale: Tensor, zero: Tensor, rowsum: Tensor, partial: Tensor | None,
+                    out: Tensor | None, weight_scale: Tensor | None, bias: Tensor | None) -> Tensor:
+    """One group's ``Δ (acc - z · rowsum)`` into ``partial`` (``None``: this is the first group, ``acc`` becomes
+    the partial sum in place); with ``out`` given (the last group) ``(partial + term) · s + b`` is written to
+    ``out`` instead. Returns the tensor written. Float32 operations in the order of the torch path."""
+    from neuro_llm.spiking._triton_gif import linear_epilogue_kernel
+
+    rows, cols = acc.shape
+    first, last = partial is None, out is not None
+    part = acc if first else partial
+    target = out if last else part
+    if last and _interpreted() and out.dtype != torch.float32:  # the interpreter's half casts truncate
+        wide = linear_epilogue(acc, scale, zero, rowsum, partial, torch.empty_like(out, dtype=torch.float32),
+                               weight_scale, bias)
+        return out.copy_(wide)
+    grid = (triton_cdiv(rows, 32), triton_cdiv(cols, 128))
+    linear_epilogue_kernel[grid](acc, acc.stride(0), part, part.stride(0), target, target.stride(0), scale, zero,
+                                 rowsum, acc if weight_scale is None else weight_scale, acc if bias is None else bias,
+                                 rows, cols, FIRST=first, LAST=last, HAS_WS=weight_scale is not None,
+                                 HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=128, num_warps=4,
+                                 **({} if _interpreted() else {"enable_fp_fusion": False}))
+    return target
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _interpreted() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def gif_encode_reference(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor | None = None,
+                         out_dtype: torch.dtype = torch.int8) -> tuple[Tensor, Tensor, Tensor]:
+    """The torch definition :func:`gif_encode` is tested against: ``SpikeCode("gif", per_step)`` on the
+    float32 columns, the spikes laid out ``[M, T·C]`` step-major."""
+    from neuro_llm.spiking.codes import SpikeCode
+
+    code = SpikeCode("gif", per_step)
+    xs = x.float() if cols is None else x.float()[:, cols.long()]
+    scale, zero = code.scale_zero(xs, steps, dim=-1)
+    if spikes:
+        out = code.spikes(xs, scale, zero, steps).permute(1, 0, 2).reshape(xs.shape[0], -1)
+    else:
+        out = code.count(xs, scale, zero, steps)
+    return out.to(out_dtype), scale, zero
