@@ -54,6 +54,18 @@ class BlockInputs:
                 "position_ids": self.position_ids}
 
 
+def _mask_arguments(maker, config, hidden: Tensor, position_ids: Tensor) -> dict:
+    """Arguments of transformers' mask functions for a cache-less causal run, across the versions that
+    named the cache ``past_key_values`` (with ``cache_position``) or ``cache``."""
+    import inspect
+
+    accepted = inspect.signature(maker).parameters
+    arguments = dict(config=config, input_embeds=hidden, inputs_embeds=hidden, attention_mask=None, cache=None,
+                     past_key_values=None, position_ids=position_ids,
+                     cache_position=torch.arange(hidden.shape[1], device=hidden.device))
+    return {name: value for name, value in arguments.items() if name in accepted}
+
+
 class Architecture:
     """The adapter of one family. Subclasses override what their family does differently."""
     family = "llama"
@@ -114,10 +126,9 @@ class Architecture:
             position_ids = torch.arange(hidden.shape[1], device=hidden.device).view(1, -1)
         types = self.layer_types(model.config)
         kinds = sorted(set(types))
-        common = dict(config=model.config, inputs_embeds=hidden, attention_mask=None, cache=None,
-                      position_ids=position_ids)
         makers = {FULL: create_causal_mask, SLIDING: create_sliding_window_causal_mask}
-        masks = {kind: makers[kind](**common) for kind in kinds}
+        masks = {kind: makers[kind](**_mask_arguments(makers[kind], model.config, hidden, position_ids))
+                 for kind in kinds}
         return BlockInputs(types, masks, self.rotary(model, hidden, position_ids, kinds), position_ids)
 
     # -- attention ----------------------------------------------------------------------------------
