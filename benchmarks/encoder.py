@@ -82,7 +82,7 @@ def spikingjelly_rows(x: torch.Tensor, steps: int, device: str, repeats: int) ->
 def snntorch_row(x: torch.Tensor, steps: int, device: str, repeats: int) -> list[dict]:
     import snntorch as snn
 
-    leaky = snn.Leaky(beta=1.0, threshold=1.0, reset_mechanism="subtract")
+    leaky = snn.Leaky(beta=1.0, threshold=1.0, reset_mechanism="subtract").to(device)
 
     def run():
         mem = leaky.init_leaky()

@@ -52,7 +52,7 @@ def build(shape: dict, device: str, dtype: torch.dtype):
 
 
 def linear_params(model) -> int:
-    from neuro_llm.blocks import LINEAR_NAMES
+    from neuro_llm.arch import LINEAR_NAMES
 
     block = model.model.layers[0]
     return sum(block.get_submodule(name).in_features * block.get_submodule(name).out_features for name in LINEAR_NAMES)
@@ -60,7 +60,7 @@ def linear_params(model) -> int:
 
 def weight_bytes(model) -> int:
     """Bytes of the seven linear layers' weights as they sit on the device (codes, scales, biases, order)."""
-    from neuro_llm.blocks import LINEAR_NAMES
+    from neuro_llm.arch import LINEAR_NAMES
     from neuro_llm.spiking.linear import SpikingLinear
 
     block = model.model.layers[0]
