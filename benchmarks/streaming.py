@@ -102,6 +102,8 @@ def main() -> None:
           f"(one fp16 block {fp16_block_bytes / 2**30:.2f} GiB, one spiking block {spiking_block_bytes / 2**30:.2f} GiB)",
           file=sys.stderr, flush=True)
 
+    for module in (snn.model.embed_tokens, snn.model.norm, snn.lm_head, snn.model.rotary_emb):
+        module.to(device)   # small; only the decoder blocks stream
     ids = torch.randint(0, model.config.vocab_size, (1, args.tokens), generator=torch.Generator().manual_seed(0))
     result = {"shape": args.shape, "layers": layers, "tokens": args.tokens, "dtype": args.dtype,
               "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({os.cpu_count()} cores)",
