@@ -60,9 +60,14 @@ def spikingjelly_rows(x: torch.Tensor, steps: int, device: str, repeats: int) ->
         return []
     rows = []
     current = x.unsqueeze(0).expand(steps, *x.shape).contiguous()  # [T, N, C]: the same input every step
-    for backend in ("triton", "cupy", "torch"):
+    import inspect
+
+    # SpikingJelly < 2 names its kernels (backend=...); 2.x picks its fastest kernel itself (Triton on CUDA)
+    named = "backend" in inspect.signature(neuron.IFNode.__init__).parameters
+    for backend in ("triton", "cupy", "torch") if named else ("auto",):
         try:
-            node = neuron.IFNode(step_mode="m", backend=backend, v_reset=None)
+            options = {"backend": backend} if named else {}
+            node = neuron.IFNode(step_mode="m", v_reset=None, **options)
             if device.startswith("cuda"):
                 node = node.to(device)
 

@@ -113,7 +113,7 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
                      collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0,
                      attention_saliency=config.uses_saliency and config.quantize_attention, num_blocks=num_blocks,
                      block_loader=block_loader)
-    sizes = [(w.codes.numel(), w.bits) for block in weights.values() for w in block.values()]
+    sizes = [size for block in weights.values() for size in block.values()]
     model.neuro_llm_weight_bits = sum(n * b for n, b in sizes) / sum(n for n, _ in sizes)  # storage bits/weight
     set_mode(model, config.mode)
     return model

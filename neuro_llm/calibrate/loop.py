@@ -65,6 +65,10 @@ def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
     return torch.cat([ctx.run(block, x[j: j + 1]) for j in range(x.shape[0])])
 
 
+def _sizes(weights: dict) -> dict:
+    return {name: (w.codes.numel(), w.bits) for name, w in weights.items()}
+
+
 def _load(block_loader, i: int, block: nn.Module, device) -> torch.device | None:
     """Fill block ``i`` on ``device`` with ``block_loader``; its converted form then lives on the host."""
     if block_loader is None:
@@ -86,7 +90,8 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
     ``meta`` device, loaded a block at a time: one that does not fit the host); the converted block then
     goes to the host. Under torchrun each
     rank runs the windows ``j ≡ rank (mod world size)`` and the statistics are reduced over the ranks
-    before the method sees them (:mod:`neuro_llm.distributed`). Returns ``{index: {name: LinearWeights}}``."""
+    before the method sees them (:mod:`neuro_llm.distributed`). Returns ``{index: {name: (weights, storage bits per weight)}}`` (the codes themselves
+    live in the rebuilt blocks; keeping them here would hold every block's weights on the device)."""
     arch = adapter_for(model)
     layers = arch.decoder_layers(model)
     if num_blocks is not None:
@@ -102,7 +107,7 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
             build_block(block, i, weights, {})
             if home is not None:
                 block.to(home)
-            results[i] = weights
+            results[i] = _sizes(weights)
         return results
 
     windows = distributed.shard(calibration.shape[0])   # all of them in one process
@@ -145,5 +150,5 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
         if not torch.isfinite(x).all():
             raise FloatingPointError(f"the calibrated block {i} produced NaN/Inf activations: try more bits")
         block.to(home)
-        results[i] = weights
+        results[i] = _sizes(weights)
     return results

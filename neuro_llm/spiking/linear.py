@@ -146,6 +146,11 @@ class SpikingLinear(nn.Module):
         weight = weight.to(dtype)
         if tiles > 1:
             weight = weight.repeat(1, tiles)
+        if cuda_half and weight.shape[1] % 16:
+            # cuBLAS falls back to slow (sm75) kernels for a K that breaks 16-byte alignment (a salient group
+            # of 2867 channels): zero columns on both operands change nothing and keep the fast kernels
+            pad = 16 - weight.shape[1] % 16
+            weight, operand = F.pad(weight, (0, pad)), F.pad(operand.to(dtype), (0, pad))
         if cuda_half:
             try:
                 return torch.mm(operand.to(dtype), weight.t(), out_dtype=torch.float32)
