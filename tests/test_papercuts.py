@@ -134,3 +134,13 @@ def test_uncreatable_plot_folder_is_named_not_errno(capsys, tmp_path, monkeypatc
     recording = type("R", (), {"layers": [object()], "path": "r.h5"})()
     with pytest.raises(ValueError, match=r"--out-dir .*file/figs: cannot create it .*choose a writable folder"):
         plots.plot_all(recording, blocker / "figs", hardware=None)
+
+
+def test_out_of_memory_is_one_line_saying_what_would_work(capsys, tiny, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.75 GiB")
+
+    monkeypatch.setattr(sys.modules["neuro_llm.convert"], "convert", exhausted)
+    code, _, err = run(capsys, "eval", "--model", tiny, "--method", "spikellm", "--seqlen", "32")
+    one_line_error(code, err, "out of memory on cpu")
+    assert "--dtype bfloat16" in err and "streams one block at a time" in err and code != 0

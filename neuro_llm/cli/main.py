@@ -506,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         distributed.announce(err)
         say(f"neuro-llm {args.command}: error: {_one_line(err)}")
         return EXIT_USAGE
+    except torch_out_of_memory() as err:   # the model (or its activations) does not fit the chosen device
+        distributed.announce(err)
+        say(f"neuro-llm {args.command}: error: {_out_of_memory_message(args)}")
+        return EXIT_USAGE   # a placement the user chose; the message says what would work
     except OSError as err:  # disk full, I/O errors: not the user's mistake, still one line
         distributed.announce(err)
         say(f"neuro-llm {args.command}: error: {_one_line(err)}")
@@ -516,6 +520,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         distributed.shutdown()
     return 0
+
+
+def torch_out_of_memory() -> type:
+    import torch
+    return getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def _out_of_memory_message(args) -> str:
+    """What would work instead, when the model does not fit ``--device``."""
+    device = getattr(args, "device", "cpu")
+    hints = []
+    if getattr(args, "dtype", None) in (None, "float32"):
+        hints.append("--dtype bfloat16 (half the weights)")
+    if args.command == "eval":
+        hints.append("a shorter --seqlen")
+    hints.append("`neuro-llm simulate`, which streams one block at a time through the device")
+    if str(device).startswith("cuda"):
+        hints.append("--device cpu")
+    return f"out of memory on {device}: the model or its activations do not fit; try " + ", or ".join(hints)
 
 
 def _one_line(err: BaseException) -> str:
