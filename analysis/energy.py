@@ -389,8 +389,9 @@ def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = F
         result["memory_energy_j"] = total["memory_j"]["spiking"]
         result["ann_memory_energy_j"] = total["memory_j"]["dense_fp16"]
     if convention == "ours" and hw.ranges:
-        ends = [_total(_rows(recording, hw.at(end), payload, binary_spikes, memory, convention)) for end in (0, 1)]
-        result["range"] = {key: sorted(end[key] for end in ends)
+        ends = [_total(_rows(recording, corner, payload, binary_spikes, memory, convention))
+                for corner in hw.corners()]
+        result["range"] = {key: [min(end[key] for end in ends), max(end[key] for end in ends)]
                            for key in ("energy_j", "dense_int_energy_j", "dense_fp16_energy_j", "ratio_vs_dense_int",
                                        "ratio_vs_dense_fp16")}
     result["layers"] = rows

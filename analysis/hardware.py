@@ -18,6 +18,7 @@ A constant without a primary source is listed in ``provisional`` and carries a `
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field, fields, replace
@@ -75,6 +76,13 @@ class Hardware:
     def at(self, end: int) -> "Hardware":
         """This preset with every ranged constant at its low (``end=0``) or high (``end=1``) value."""
         return replace(self, **{key: bounds[end] for key, bounds in self.ranges.items()})
+
+    def corners(self) -> list["Hardware"]:
+        """This preset at every combination of its ranged constants' ends: energies are linear and ratios
+        linear-fractional in each constant, so their extremes over the ranges lie at these corners."""
+        keys = sorted(self.ranges)
+        return [replace(self, **{key: self.ranges[key][end] for key, end in zip(keys, ends)})
+                for ends in itertools.product((0, 1), repeat=len(keys))]
 
 
 def _dram(name: str, **kwargs) -> Hardware:

@@ -215,6 +215,10 @@ def test_graded_chip_pays_event_plus_payload_and_ranges():
     assert low == pytest.approx(estimate(recording(), hw.at(0))["energy_j"])
     assert high == pytest.approx(estimate(recording(), hw.at(1))["energy_j"]) and low < result["energy_j"] <= high
     assert hw.at(0).sop_j == 11.8 * PJ
+    for key in ("ratio_vs_dense_int", "ratio_vs_dense_fp16"):  # extremes over the corners bracket the value
+        corners = [estimate(recording(), corner)[key] for corner in hw.corners()]
+        assert len(corners) == 2 ** 4 and result["range"][key] == [min(corners), max(corners)]
+        assert result["range"][key][0] <= result[key] <= result["range"][key][1]
     assert "provisional constants sop_j" in format_table(result)
 
 
