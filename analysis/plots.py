@@ -161,28 +161,34 @@ def plot_energy(recording: Recording, hardware: Hardware, path: Path, payload: b
     """Per block and head: the spiking model stacked by part (synaptic compute, neuron updates, spike hops,
     floating-point remainder, memory) beside the dense-int and dense-fp16 models (compute, memory)."""
     result = estimate(recording, hardware, payload=payload, memory=memory, binary_spikes=binary_spikes)
-    rows = result["layers"]
+    blocks = [row for row in result["layers"] if row["layer"] != "head"]
+    head = [row for row in result["layers"] if row["layer"] == "head"]
     fig = Figure(figsize=SIZES["energy"], layout="constrained")
-    ax = fig.add_subplot()
-    x = np.arange(len(rows))
+    grid = fig.add_gridspec(1, 2, width_ratios=(len(blocks) + 1, 3 if head else 0.01))
     colors = matplotlib.colormaps["tab10"]
-    for offset, model, parts in ((-0.27, "spiking", SPIKING_PARTS), (0.0, "dense_int", DENSE_PARTS["dense_int"]),
-                                 (0.27, "dense_fp16", DENSE_PARTS["dense_fp16"])):
-        bottom = np.zeros(len(rows))
-        for key, (label, color) in parts.items():
-            heights = np.array([_part(row, model, key) for row in rows])
-            if not heights.any():
-                continue
-            ax.bar(x + offset, heights, 0.26, bottom=bottom, color=colors(color), label=label,
-                   hatch={"spiking": None, "dense_int": "//", "dense_fp16": ".."}[model], edgecolor="white")
-            bottom += heights
-    ax.set_xticks(x, [str(row["layer"]) for row in rows], fontsize=7)
-    ax.set_yscale("log")
-    ax.set(xlabel="block (bars: spiking | dense int, hatched // | dense fp16, dotted)", ylabel="energy (J)",
-           title=f"{hardware.name}, memory {'on' if memory else 'off'}: spiking {result['energy_j']:.3g} J, "
-                 f"dense int {result['dense_int_energy_j']:.3g} J ({result['ratio_vs_dense_int']:.2f}x), dense fp16 "
-                 f"{result['dense_fp16_energy_j']:.3g} J ({result['ratio_vs_dense_fp16']:.2f}x)")
-    ax.legend(fontsize=7, ncol=3)
+    handles = {}
+    for k, rows in enumerate((blocks, head)):
+        ax = fig.add_subplot(grid[0, k])
+        x = np.arange(len(rows))
+        for offset, model, parts in ((-0.27, "spiking", SPIKING_PARTS), (0.0, "dense_int", DENSE_PARTS["dense_int"]),
+                                     (0.27, "dense_fp16", DENSE_PARTS["dense_fp16"])):
+            bottom = np.zeros(len(rows))
+            for key, (label, color) in parts.items():
+                heights = np.array([_part(row, model, key) for row in rows])
+                if not heights.any():
+                    continue
+                bars = ax.bar(x + offset, heights, 0.26, bottom=bottom, color=colors(color), edgecolor="white",
+                              hatch={"spiking": None, "dense_int": "//", "dense_fp16": ".."}[model], linewidth=0.3)
+                handles.setdefault(label, bars)
+                bottom += heights
+        ax.set_xticks(x, [str(row["layer"]) for row in rows], fontsize=7)
+        ax.set(xlabel="block" if k == 0 else "", ylabel="energy (J)" if k == 0 else "")
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{hardware.name}, memory {'on' if memory else 'off'} — bars: spiking | dense int (//) | dense fp16 "
+                 f"(..): spiking {result['energy_j']:.3g} J, dense int {result['dense_int_energy_j']:.3g} J "
+                 f"({result['ratio_vs_dense_int']:.2f}x), dense fp16 {result['dense_fp16_energy_j']:.3g} J "
+                 f"({result['ratio_vs_dense_fp16']:.2f}x)", fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=5, fontsize=7)
     return _save(fig, path)
 
 
