@@ -231,7 +231,8 @@ def energy_section(data) -> list[str]:
                 f"Op counts of a {p['layers']}-block, d = {p['hidden']}, f = {p['intermediate']}, {p['heads']}-head "
                 f"model over the same {p['tokens']} tokens; every site fires as {label} fired on average over its "
                 f"blocks ({p['events_per_activation']:.3f} events, {p['unit_spikes_per_activation']:.2f} unit spikes "
-                "per activation). Its weights do not fit on any chip: they stream from DRAM once per pass.", ""]
+                "per activation over the 7B sites: the mix differs from the measured one, e.g. 7B has as many K and V channels as Q "
+                "channels). Its weights do not fit on any chip: they stream from DRAM once per pass.", ""]
         out += _budget_table(p)
     if (ROOT / "docs" / "img" / "energy_pareto_45nm-fp16.png").exists():
         out += ["", "![energy per token vs perplexity, 45nm-fp16](img/energy_pareto_45nm-fp16.png)", "",
