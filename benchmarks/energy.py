@@ -6,6 +6,7 @@ LLaMA-2-7B-shaped projection → ``benchmarks/results/energy_smollm2.json`` (ren
         --json ppl-t2.json                                     # optional: perplexity for the Pareto plot
     python benchmarks/energy.py t2.h5 --label spikellm-w4a4-t2 --ppl ppl-t2.json [--project] [--layers-figure]
     python benchmarks/energy.py --baseline fp16=ppl-fp.json --baseline w4a4-int=ppl-rtn.json
+    python benchmarks/energy.py --label spikellm-w4a4-t2 --ppl ppl-t2.json     # attach a perplexity later
     python benchmarks/energy.py --figures                      # redraw docs/img/energy_pareto_*.png
 
 Re-running with the same ``--label`` replaces that entry (e.g. after the SDLLM rebuild:
@@ -218,6 +219,10 @@ def main(argv=None) -> None:
     for spec in args.baseline:
         name, _, path = spec.partition("=")
         data["baselines"][name] = _ppl(path)
+    if args.ppl and args.label and not args.recording:  # attach a perplexity to a stored entry
+        if args.label not in data["recordings"]:
+            parser.error(f"no stored entry {args.label!r}: give its recording")
+        data["recordings"][args.label]["ppl"] = _ppl(args.ppl)
     if args.recording:
         if not args.label:
             parser.error("--label is required with a recording")
@@ -237,7 +242,7 @@ def main(argv=None) -> None:
             for preset in ("45nm-fp16", "loihi"):
                 plots.plot_energy(recording, PRESETS[preset], IMG / f"energy_layers_{args.label}_{preset}.png")
     save(data)
-    if args.figures or args.recording or args.baseline:
+    if args.figures or args.recording or args.baseline or args.ppl:
         for path in figures(data):
             print(f"wrote {path}")
     print(f"wrote {RESULTS}")
