@@ -165,12 +165,12 @@ def save(data: dict) -> None:
     os.replace(tmp, RESULTS)
 
 
-def _ppl(path: str | None) -> dict | None:
+def _ppl(path: str | None, note: str | None = None) -> dict | None:
     if not path:
         return None
     r = json.loads(Path(path).read_text())
     return {"ppl": r["ppl"], "seqlen": r["seqlen"], "windows": r["windows"], "dataset": r.get("dataset"),
-            "command": (r.get("run_config") or {}).get("command", "eval")}
+            "method": r.get("method"), **({"note": note} if note else {})}
 
 
 def pareto_points(data: dict, preset: str) -> list[dict]:
@@ -206,6 +206,7 @@ def main(argv=None) -> None:
     parser.add_argument("recording", nargs="?", help="HDF5 recording of `neuro-llm simulate --record`")
     parser.add_argument("--label", help="name of the entry (e.g. spikellm-w4a4-t2); replaces an entry of that name")
     parser.add_argument("--ppl", help="`neuro-llm eval --json` result of the same configuration (Pareto plot)")
+    parser.add_argument("--ppl-note", help="how the --ppl result relates to the recording (shown in results.md)")
     parser.add_argument("--project", action="store_true", help="also store the LLaMA-2-7B-shaped projection")
     parser.add_argument("--dense-reference", action="store_true",
                         help="the dense-int and fp16 Pareto points take their energies from this recording")
@@ -222,7 +223,7 @@ def main(argv=None) -> None:
     if args.ppl and args.label and not args.recording:  # attach a perplexity to a stored entry
         if args.label not in data["recordings"]:
             parser.error(f"no stored entry {args.label!r}: give its recording")
-        data["recordings"][args.label]["ppl"] = _ppl(args.ppl)
+        data["recordings"][args.label]["ppl"] = _ppl(args.ppl, args.ppl_note)
     if args.recording:
         if not args.label:
             parser.error("--label is required with a recording")
@@ -230,7 +231,7 @@ def main(argv=None) -> None:
         entry = {"recording": Path(args.recording).name, "command": _command(recording.metadata.get("command")),
                  "config": recording.metadata.get("config"), **statistics(recording), **budgets(recording)}
         previous = data["recordings"].get(args.label, {})
-        entry["ppl"] = _ppl(args.ppl) or previous.get("ppl")
+        entry["ppl"] = _ppl(args.ppl, args.ppl_note) or previous.get("ppl")
         data["recordings"][args.label] = entry
         if args.dense_reference:
             data["dense_reference"] = args.label

@@ -220,8 +220,8 @@ def energy_section(data) -> list[str]:
     for label in _order(recs):
         e = recs[label]
         ppl = e.get("ppl")
-        ppl_text = (f"; perplexity {ppl['ppl']:.2f} (WikiText-2 test, {ppl['windows']} × {ppl['seqlen']} tokens)"
-                    if ppl else "")
+        ppl_text = (f"; perplexity {ppl['ppl']:.2f} (WikiText-2 test, {ppl['windows']} × {ppl['seqlen']} tokens"
+                    + (f"; {ppl['note']}" if ppl.get("note") else "") + ")" if ppl else "")
         out += [f"### {label}: {e['tokens']} WikiText-2 tokens, {e['blocks']} blocks", "", f"`{e['command']}`", "",
                 f"Firing rate {e['firing_rate']:.4f}; {e['events_per_activation']:.3f} spike events and "
                 f"{e['unit_spikes_per_activation']:.2f} unit spikes per activation{ppl_text}.", ""]
