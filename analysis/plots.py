@@ -210,7 +210,8 @@ def plot_pareto(points: list[dict], path: Path, title: str = "") -> Path:
     for p in points:
         marker = "o" if p.get("kind", "spiking") == "spiking" else "s"
         ax.scatter(p["energy_per_token_j"], p["ppl"], marker=marker, s=40)
-        ax.annotate(p["label"], (p["energy_per_token_j"], p["ppl"]), fontsize=7, xytext=(4, 3),
+        below = p.get("kind", "spiking") != "spiking"  # dense labels below, spiking above: near points stay legible
+        ax.annotate(p["label"], (p["energy_per_token_j"], p["ppl"]), fontsize=7, xytext=(4, -10 if below else 3),
                     textcoords="offset points")
     front = pareto_front(points)
     ax.plot([p["energy_per_token_j"] for p in front], [p["ppl"] for p in front], "k--", lw=0.8, label="Pareto front")
