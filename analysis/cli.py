@@ -8,32 +8,49 @@ from __future__ import annotations
 import argparse
 
 from analysis import plots
-from analysis.energy import PRESETS, estimate, format_table, load_hardware
+from analysis.energy import BINARY_SPIKES, CONVENTIONS, estimate, format_table
+from analysis.hardware import PRESETS, load_hardware
 from analysis.store import read_recording
 
 DEFAULT_HARDWARE = "45nm-fp16"
 
 
 def _hardware_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hardware", default=DEFAULT_HARDWARE,
+    parser.add_argument("--hardware", default=None,
                         help=f"energy preset: {'|'.join(PRESETS)}, or a JSON/YAML file of constants "
-                             f"(default {DEFAULT_HARDWARE})")
+                             f"(default {DEFAULT_HARDWARE}; --convention ours only)")
     parser.add_argument("--payload-sops", action="store_true",
-                        help="charge a level-k spike as k synaptic ops (default: one per non-zero spike)")
+                        help="charge a level-k graded spike as k accumulates (ours) or count it as k spikes "
+                             "(snn-paper); default: one synaptic op per spike event")
+    parser.add_argument("--binary-spikes", choices=BINARY_SPIKES, default="unary",
+                        help="binary-spike chips (loihi, truenorth): carry a level-k spike as k binary spikes "
+                             "(unary, default) or as the set bits of k on bit-plane axons (bitplane)")
+    parser.add_argument("--no-memory", dest="memory", action="store_false",
+                        help="leave memory traffic out (default: weights, activations, spikes, membranes and "
+                             "DRAM streaming included)")
+    parser.add_argument("--memory", dest="memory", action="store_true", default=True,
+                        help="memory traffic included (the default; kept for compatibility)")
 
 
 def add_energy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", help="recording written by `neuro-llm simulate --record`")
     _hardware_argument(parser)
-    parser.add_argument("--memory", action="store_true",
-                        help="also estimate weight and membrane memory accesses (reported separately)")
+    parser.add_argument("--convention", choices=CONVENTIONS, default="ours",
+                        help="ours: spiking vs dense-int vs dense-fp16, like for like (default); snn-paper: "
+                             "0.9 pJ x SOPs + 4.6 pJ x FLOPs; spikingbrain: unit spikes x 0.03 pJ vs 1.5 pJ MACs")
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON (atomically)")
 
 
+def _hardware(args: argparse.Namespace, convention: str = "ours"):
+    if convention != "ours":
+        return None if args.hardware is None else load_hardware(args.hardware)
+    return load_hardware(args.hardware or DEFAULT_HARDWARE)
+
+
 def energy_command(args: argparse.Namespace) -> dict:
-    hardware = load_hardware(args.hardware)
+    hardware = _hardware(args, args.convention)
     result = estimate(read_recording(args.recording, rasters=False), hardware, payload=args.payload_sops,
-                      memory=args.memory)
+                      memory=args.memory, convention=args.convention, binary_spikes=args.binary_spikes)
     print(format_table(result))
     return result
 
@@ -46,9 +63,10 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> dict:
-    hardware = load_hardware(args.hardware)
-    files = plots.plot_all(read_recording(args.recording), args.out_dir, hardware, payload=args.payload_sops)
+    hardware = _hardware(args)
+    files = plots.plot_all(read_recording(args.recording), args.out_dir, hardware, payload=args.payload_sops,
+                           memory=args.memory, binary_spikes=args.binary_spikes)
     result = {"recording": str(args.recording), "out_dir": str(args.out_dir), "hardware": hardware.name,
-              "files": [str(f) for f in files]}
+              "convention": "ours", "files": [str(f) for f in files]}
     print(f"{len(files)} figures in {args.out_dir}")
     return result

@@ -116,3 +116,20 @@ def head_ops(shape: ModelShape, batch: int, q_len: int) -> dict[str, int]:
     ops["norm"] = batch * q_len * (3 * shape.hidden + 3)
     ops["lm_head"] = batch * q_len * shape.hidden * shape.vocab
     return ops
+
+
+def spike_driven_macs(shape: ModelShape, layer: LayerShape, batch: int, q_len: int, kv_len: int) -> dict[str, int]:
+    """MACs of the products that spikes drive in the spiking block, as the same quantized block run densely
+    computes them (over ``batch`` samples): ``linear_int`` (spiking linear layers with integer weight codes,
+    ``n·in·out``), ``linear_float`` (spiking linear layers with floating-point weights), and, where Q, K, V
+    spike, ``attention_scores`` (QKᵀ, ``H·P·D``, integer codes on both sides) and ``attention_values``
+    (P·V, ``H·P·D``, a floating-point P times integer V codes)."""
+    macs = {"linear_int": 0, "linear_float": 0, "attention_scores": 0, "attention_values": 0}
+    for linear in layer.linears:
+        if linear.spiking:
+            macs["linear_int" if linear.integer_weights else "linear_float"] += (
+                q_len * linear.in_features * linear.out_features)
+    if layer.attention_spiking:
+        macs["attention_scores"] = macs["attention_values"] = (
+            shape.heads * causal_pairs(q_len, kv_len) * shape.head_dim)
+    return {key: batch * value for key, value in macs.items()}

@@ -8,8 +8,10 @@ inches at ``DPI`` dots per inch, so its pixel size is ``SIZES[name] × DPI``.
 * ``channel_rates.png``: firing rate per channel (blocks × channels) for every site; salient channels
   (more steps than the fewest) marked in red.
 * ``spike_levels.png``: histograms of spike levels (per neuron-step) and of spike counts (per neuron).
-* ``energy.png``: energy per block, spiking (stacked: synaptic ops, neuron updates, hops, FP ops) beside
-  the dense model, on one hardware preset.
+* ``energy.png``: energy per block (log scale): the spiking model stacked by part (synaptic compute, neuron
+  updates, hops, floating-point remainder, memory) beside the dense-int and dense-fp16 models, on one preset.
+* :func:`plot_pareto` (called by ``benchmarks/energy.py``): energy per token against perplexity across
+  models, with the Pareto front.
 """
 from __future__ import annotations
 
@@ -27,9 +29,14 @@ from analysis.records import Recording
 
 DPI = 100
 SIZES = {"raster": (12, 7), "firing_rate_layers": (10, 4.5), "firing_rate_sites": (10, 5),
-         "channel_rates": (14, 10), "spike_levels": (11, 4.5), "energy": (12, 5)}
-SPIKING_PARTS = {"synaptic_j": "synaptic ops", "neuron_j": "neuron updates", "hop_j": "spike hops",
-                 "fp_j": "floating-point ops"}
+         "channel_rates": (14, 10), "spike_levels": (11, 4.5), "energy": (13, 6),
+         "pareto": (8, 5.5)}
+SPIKING_PARTS = {"synaptic_j": ("spiking: synaptic compute", 0), "neuron_j": ("spiking: neuron updates", 1),
+                 "hop_j": ("spiking: spike hops", 2), "fp_j": ("spiking: FP remainder", 3),
+                 "memory": ("spiking: memory", 4)}
+DENSE_PARTS = {"dense_int": {"int_mac_j": ("dense int: integer MACs", 5), "fp_j": ("dense int: FP remainder", 3),
+                             "memory": ("dense int: memory", 4)},
+               "dense_fp16": {"mac_j": ("dense fp16: MACs", 7), "memory": ("dense fp16: memory", 4)}}
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -150,27 +157,81 @@ def plot_spike_levels(recording: Recording, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_energy(recording: Recording, hardware: Hardware, path: Path, payload: bool = False) -> Path:
-    result = estimate(recording, hardware, payload=payload)
-    rows = result["layers"]
+def plot_energy(recording: Recording, hardware: Hardware, path: Path, payload: bool = False, memory: bool = True,
+                binary_spikes: str = "unary") -> Path:
+    """Per block and head: the spiking model stacked by part (synaptic compute, neuron updates, spike hops,
+    floating-point remainder, memory) beside the dense-int and dense-fp16 models (compute, memory)."""
+    result = estimate(recording, hardware, payload=payload, memory=memory, binary_spikes=binary_spikes)
+    blocks = [row for row in result["layers"] if row["layer"] != "head"]
+    head = [row for row in result["layers"] if row["layer"] == "head"]
     fig = Figure(figsize=SIZES["energy"], layout="constrained")
+    grid = fig.add_gridspec(1, 2, width_ratios=(len(blocks) + 1, 3 if head else 0.01))
+    colors = matplotlib.colormaps["tab10"]
+    handles = {}
+    for k, rows in enumerate((blocks, head)):
+        ax = fig.add_subplot(grid[0, k])
+        x = np.arange(len(rows))
+        for offset, model, parts in ((-0.27, "spiking", SPIKING_PARTS), (0.0, "dense_int", DENSE_PARTS["dense_int"]),
+                                     (0.27, "dense_fp16", DENSE_PARTS["dense_fp16"])):
+            bottom = np.zeros(len(rows))
+            for key, (label, color) in parts.items():
+                heights = np.array([_part(row, model, key) for row in rows])
+                if not heights.any():
+                    continue
+                bars = ax.bar(x + offset, heights, 0.26, bottom=bottom, color=colors(color), edgecolor="white",
+                              hatch={"spiking": None, "dense_int": "//", "dense_fp16": ".."}[model], linewidth=0.3)
+                handles.setdefault(label, bars)
+                bottom += heights
+        ax.set_xticks(x, [str(row["layer"]) for row in rows], fontsize=7)
+        ax.set(xlabel="block" if k == 0 else "", ylabel="energy (J)" if k == 0 else "")
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{hardware.name}, memory {'on' if memory else 'off'} — bars: spiking | dense int (//) | dense fp16 "
+                 f"(..): spiking {result['energy_j']:.3g} J, dense int {result['dense_int_energy_j']:.3g} J "
+                 f"({result['ratio_vs_dense_int']:.2f}x), dense fp16 {result['dense_fp16_energy_j']:.3g} J "
+                 f"({result['ratio_vs_dense_fp16']:.2f}x)", fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=5, fontsize=7)
+    return _save(fig, path)
+
+
+def _part(row: dict, model: str, key: str) -> float:
+    terms = row["terms"][model]
+    if key == "memory":
+        return sum(v for k, v in terms.items() if k.startswith("mem_"))
+    return terms[key]
+
+
+def plot_pareto(points: list[dict], path: Path, title: str = "") -> Path:
+    """Energy per token (x, log) against perplexity (y, log) of labelled models; the Pareto front (no other
+    point is both cheaper and better) joined by a line. ``points``: dicts of ``label``, ``energy_per_token_j``,
+    ``ppl`` and optionally ``kind`` (``spiking`` | ``dense``)."""
+    if not points:
+        raise ValueError("plot_pareto needs at least one (energy, perplexity) point")
+    fig = Figure(figsize=SIZES["pareto"], layout="constrained")
     ax = fig.add_subplot()
-    x = np.arange(len(rows))
-    bottom = np.zeros(len(rows))
-    for key, label in SPIKING_PARTS.items():
-        heights = np.array([row["breakdown"][key] for row in rows])
-        ax.bar(x - 0.2, heights, 0.4, bottom=bottom, label=f"spiking: {label}")
-        bottom += heights
-    ax.bar(x + 0.2, [row["ann_energy_j"] for row in rows], 0.4, color="0.6", label="dense: MACs")
-    ax.set_xticks(x, [str(row["layer"]) for row in rows], fontsize=7)
-    ax.set(xlabel="block", ylabel="energy (J)",
-           title=f"{hardware.name}: spiking {result['energy_j']:.3g} J vs dense {result['ann_energy_j']:.3g} J "
-                 f"(ratio {result['ratio']:.3f})")
+    for p in points:
+        marker = "o" if p.get("kind", "spiking") == "spiking" else "s"
+        ax.scatter(p["energy_per_token_j"], p["ppl"], marker=marker, s=40)
+        below = p.get("kind", "spiking") != "spiking"  # dense labels below, spiking above: near points stay legible
+        ax.annotate(p["label"], (p["energy_per_token_j"], p["ppl"]), fontsize=7, xytext=(4, -10 if below else 3),
+                    textcoords="offset points")
+    front = pareto_front(points)
+    ax.plot([p["energy_per_token_j"] for p in front], [p["ppl"] for p in front], "k--", lw=0.8, label="Pareto front")
+    ax.set(xscale="log", yscale="log", xlabel="energy per token (J)", ylabel="perplexity (WikiText-2)",
+           title=title)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
 
-def plot_all(recording: Recording, out_dir: str | Path, hardware: Hardware, payload: bool = False) -> list[Path]:
+def pareto_front(points: list[dict]) -> list[dict]:
+    """Points no other point dominates (lower or equal energy and perplexity, one strictly), by energy."""
+    front = [p for p in points if not any(
+        q["energy_per_token_j"] <= p["energy_per_token_j"] and q["ppl"] <= p["ppl"]
+        and (q["energy_per_token_j"] < p["energy_per_token_j"] or q["ppl"] < p["ppl"]) for q in points)]
+    return sorted(front, key=lambda p: p["energy_per_token_j"])
+
+
+def plot_all(recording: Recording, out_dir: str | Path, hardware: Hardware, payload: bool = False,
+             memory: bool = True, binary_spikes: str = "unary") -> list[Path]:
     """Every figure into ``out_dir`` (created); returns the paths."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -189,5 +250,5 @@ def plot_all(recording: Recording, out_dir: str | Path, hardware: Hardware, payl
               plot_site_rates(recording, out / "firing_rate_sites.png"),
               plot_channel_rates(recording, out / "channel_rates.png"),
               plot_spike_levels(recording, out / "spike_levels.png"),
-              plot_energy(recording, hardware, out / "energy.png", payload)]
+              plot_energy(recording, hardware, out / "energy.png", payload, memory, binary_spikes)]
     return files

@@ -11,8 +11,10 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # this checkout's analysis package (the Pareto table)
 from presets import PRESETS  # noqa: E402
 
+ROOT = HERE.parent
 RESULTS = HERE / "results"
 DOC = HERE.parent / "docs" / "results.md"
 
@@ -125,16 +127,214 @@ def cli_section() -> list[str]:
     return out
 
 
-def energy_section() -> list[str]:
-    out = []
-    for path in sorted(RESULTS.glob("energy_*.json")):
-        r = json.loads(path.read_text())
-        out.append(f"| {r['hardware']} | {r['sops']:.3e} | {r['macs']:.3e} | {r['energy_j']:.4g} | "
-                   f"{r['ann_energy_j']:.4g} | {r['ratio']:.3f} |")
-    if out:
-        out = ["| hardware | SOPs | remaining FP MACs | spiking J | dense J | spiking / dense |",
-               "|---|---|---|---|---|---|"] + out + [""]
+PRESET_NAMES = ["45nm-fp32", "45nm-fp16", "45nm-int8", "loihi", "loihi2", "truenorth", "spinnaker2"]
+MODES = {"memory": "on", "no_memory": "off", "bitplane": "on, bit-planes"}
+
+
+def _energy_cell(summary: dict, key: str) -> str:
+    value = summary.get(key)
+    if value is None:
+        return "–"
+    text = f"{value:.3g}"
+    if key in summary.get("range", {}):
+        low, high = summary["range"][key]
+        if f"{low:.3g}" != f"{high:.3g}":
+            text += f" ({low:.3g}–{high:.3g})"
+    return text
+
+
+def _per_token(summary: dict, key: str) -> str:
+    value = summary.get(key)
+    return "–" if value is None else f"{value:.3g}"
+
+
+def _budget_table(entry: dict) -> list[str]:
+    out = ["| preset | memory | spiking J/token | dense-int J/token | dense-fp16 J/token | spiking / dense-int | "
+           "spiking / dense-fp16 |", "|---|---|---|---|---|---|---|"]
+    for preset in PRESET_NAMES:
+        for mode, label in MODES.items():
+            s = entry["presets"].get(preset, {}).get(mode)
+            if s is None:
+                continue
+            out.append(f"| {preset} | {label} | {_per_token(s, 'energy_per_token_j')} | "
+                       f"{_per_token(s, 'dense_int_energy_per_token_j')} | {_per_token(s, 'dense_fp16_energy_per_token_j')} | "
+                       f"{_energy_cell(s, 'ratio_vs_dense_int')} | {_energy_cell(s, 'ratio_vs_dense_fp16')} |")
+    return out + [""]
+
+
+def _order(labels) -> list[str]:
+    return sorted(labels, key=lambda name: (not name.startswith("spikellm"), name))
+
+
+def _verdict(label: str, entry: dict) -> str:
+    wins_int, par, loses, wins_fp = [], [], [], []
+    for preset in PRESET_NAMES:
+        s = entry["presets"][preset]["memory"]
+        ratio = s["ratio_vs_dense_int"]
+        (wins_int if ratio < 0.95 else par if ratio <= 1.05 else loses).append(f"{preset} ({ratio:.2f})")
+        if s["ratio_vs_dense_fp16"] < 1:
+            wins_fp.append(f"{preset} ({s['ratio_vs_dense_fp16']:.2f})")
+    return (f"- {label}, memory on, against the same model run densely in integers: cheaper on "
+            f"{', '.join(wins_int) or 'no preset'}; within 5 % on {', '.join(par) or 'no preset'}; dearer on "
+            f"{', '.join(loses) or 'no preset'}. Against the fp16 model it is cheaper on "
+            f"{', '.join(wins_fp) or 'no preset'}.")
+
+
+def _pareto_section(data) -> list[str]:
+    from analysis.plots import pareto_front
+    from energy import pareto_points
+
+    presets = ("45nm-fp16", "loihi2")
+    points = {preset: pareto_points(data, preset) for preset in presets}
+    if not points[presets[0]]:
+        return []
+    baselines = data.get("baselines") or {}
+    seqlen = sorted({f"{b['windows']} × {b['seqlen']}" for b in baselines.values() if b})
+    out = ["", "### Energy per token vs perplexity (memory on)", "",
+           "Perplexity: WikiText-2 test, " + (", ".join(seqlen) or "see each entry") + " tokens, CPU, each "
+           "configuration calibrated as its recording was (`neuro-llm eval`); the dense points take their energies "
+           f"from `{data.get('dense_reference')}` (its dense-int model is the W4A4 integer model; fp16 is the floating-point model, evaluated in fp32 and priced "
+           "as fp16). ◆ = on the "
+           "Pareto front (no other point is both cheaper and better).", "",
+           "| model | perplexity | " + " | ".join(f"J/token, {p}" for p in presets) + " |",
+           "|---|---|" + "---|" * len(presets)]
+    fronts = {p: {q["label"] for q in pareto_front(points[p])} for p in presets}
+    for k, point in enumerate(points[presets[0]]):
+        cells = []
+        for p in presets:
+            q = points[p][k]
+            cells.append(f"{q['energy_per_token_j']:.3g}" + (" ◆" if q["label"] in fronts[p] else ""))
+        out.append(f"| {point['label']} | {point['ppl']:.2f} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def energy_section(data) -> list[str]:
+    if not data or not data.get("recordings"):
+        return []
+    recs = data["recordings"]
+    out = ["Generated by `benchmarks/energy.py` (its docstring gives the commands) with `neuro-llm energy`'s model",
+           "(docs/energy.md): for each recording, the spiking model, the same quantized model run densely with",
+           "integer MACs, and the fp16 model, on every preset, with memory traffic (default) and without; binary-spike",
+           "chips carry a level-k spike as k binary spikes (unary, default) and, in the `bit-planes` rows, as its set bits.",
+           "A range in brackets comes from provisional constants (DRAM's 1.3–2.6 nJ, loihi2, spinnaker2).", ""]
+    for label in _order(recs):
+        e = recs[label]
+        ppl = e.get("ppl")
+        ppl_text = (f"; perplexity {ppl['ppl']:.2f} (WikiText-2 test, {ppl['windows']} × {ppl['seqlen']} tokens"
+                    + (f"; {ppl['note']}" if ppl.get("note") else "") + ")" if ppl else "")
+        out += [f"### {label}: {e['tokens']} WikiText-2 tokens, {e['blocks']} blocks", "", f"`{e['command']}`", "",
+                f"Firing rate {e['firing_rate']:.4f}; {e['events_per_activation']:.3f} spike events and "
+                f"{e['unit_spikes_per_activation']:.2f} unit spikes per activation{ppl_text}.", ""]
+        out += _budget_table(e)
+    out += ["### Where spiking wins and where it loses", ""]
+    out += [_verdict(label, recs[label]) for label in _order(recs)]
+    out += ["", "### Published conventions beside ours (total J, 256 tokens)", "",
+            "| recording | ours, 45nm-fp16, memory | snn-paper | snn-paper, k-ops | spikingbrain | spikingbrain: unit spikes "
+            "/ activation, pJ per MAC-equivalent, × below the FP16 MAC |", "|---|---|---|---|---|---|"]
+    for label in _order(recs):
+        c, ours = recs[label]["conventions"], recs[label]["presets"]["45nm-fp16"]["memory"]
+        sb = c["spikingbrain"]
+        out.append(f"| {label} | {ours['energy_j']:.3g} | {c['snn-paper']['energy_j']:.3g} | "
+                   f"{c['snn-paper-kops']['energy_j']:.3g} | {sb['energy_j']:.3g} | {sb['spikes_per_activation']:.2f}, "
+                   f"{sb['mac_equivalent_j'] / 1e-12:.4f} pJ, {sb['mac_equivalent_ratio']:.1f}× |")
+    sdllm = [label for label in _order(recs) if label.startswith("sdllm")]
+    spikellm = [label for label in _order(recs) if label.startswith("spikellm")]
+    if sdllm and spikellm:
+        columns = [("ours 45nm-fp16", lambda e: e["presets"]["45nm-fp16"]["memory"]["energy_j"]),
+                   ("ours 45nm-fp16, no memory", lambda e: e["presets"]["45nm-fp16"]["no_memory"]["energy_j"]),
+                   ("ours loihi", lambda e: e["presets"]["loihi"]["memory"]["energy_j"]),
+                   ("ours loihi2", lambda e: e["presets"]["loihi2"]["memory"]["energy_j"]),
+                   ("snn-paper", lambda e: e["conventions"]["snn-paper"]["energy_j"]),
+                   ("snn-paper, k-ops", lambda e: e["conventions"]["snn-paper-kops"]["energy_j"]),
+                   ("spikingbrain", lambda e: e["conventions"]["spikingbrain"]["energy_j"])]
+        out += ["", "### SDLLM vs SpikeLLM: SpikeLLM's energy / SDLLM's (above 1: SDLLM cheaper)", "",
+                "| pair | " + " | ".join(name for name, _ in columns) + " |", "|---|" + "---|" * len(columns)]
+        for a in sdllm:
+            for b in spikellm:
+                cells = [f"{get(recs[b]) / get(recs[a]):.2f}" for _, get in columns]
+                out.append(f"| {b} / {a} | " + " | ".join(cells) + " |")
+    projections = data.get("projections") or {}
+    for label in _order(projections):
+        p = projections[label]
+        out += ["", f"### Projection (not a measurement): LLaMA-2-7B shape × the firing of {label}", "",
+                f"Op counts of a {p['layers']}-block, d = {p['hidden']}, f = {p['intermediate']}, {p['heads']}-head "
+                f"model over the same {p['tokens']} tokens; every site fires as {label} fired on average over its "
+                f"blocks ({p['events_per_activation']:.3f} events, {p['unit_spikes_per_activation']:.2f} unit spikes "
+                "per activation over the 7B sites: the mix differs from the measured one, e.g. 7B has as many K and V channels as Q "
+                "channels). Its weights do not fit on any chip: they stream from DRAM once per pass.", ""]
+        out += _budget_table(p)
+    out += _pareto_section(data)
+    if (ROOT / "docs" / "img" / "energy_pareto_45nm-fp16.png").exists():
+        out += ["", "![energy per token vs perplexity, 45nm-fp16](img/energy_pareto_45nm-fp16.png)", "",
+                "![energy per token vs perplexity, loihi2](img/energy_pareto_loihi2.png)", ""]
+    for path in sorted((ROOT / "docs" / "img").glob("energy_layers_*.png")):
+        out += [f"![per-block energy breakdown: {path.stem}](img/{path.name})", ""]
     return out
+
+
+EXAMPLE_START = ("<!-- worked example: generated by `python benchmarks/write_results.py` from "
+                 "benchmarks/results/energy_smollm2.json; do not edit by hand -->")
+EXAMPLE_END = "<!-- end of the worked example -->"
+EXAMPLE_LABEL = "spikellm-w4a4-t2"
+TERMS = {"synaptic_j": "synaptic compute", "neuron_j": "neuron updates", "hop_j": "spike hops",
+         "int_mac_j": "integer MACs", "mac_j": "fp16 MACs", "fp_j": "floating-point remainder",
+         "mem_weights_j": "memory: weights per op (1 MB SRAM)", "mem_operands_j": "memory: attention operands",
+         "mem_spikes_j": "memory: spikes", "mem_activations_j": "memory: activations",
+         "mem_membrane_j": "memory: membranes", "mem_dram_j": "memory: DRAM weight stream"}
+
+
+def energy_example(data) -> str:
+    """docs/energy.md's worked example: the spikellm t2 recording on 45nm-fp16 with memory, term by term."""
+    if not data or not data.get("recordings"):
+        return ""
+    recs = data["recordings"]
+    label = EXAMPLE_LABEL if EXAMPLE_LABEL in recs else _order(recs)[0]
+    e = recs[label]
+    s = e["presets"]["45nm-fp16"]["memory"]
+    t, tokens = s["terms"], e["tokens"]
+    lines = [EXAMPLE_START, "", f"Recording `{label}` ({e['tokens']} tokens, {e['blocks']} blocks; `{e['command']}`), "
+             "`--hardware 45nm-fp16`, memory on. Counts (exact, from the recording):", "",
+             "| count | value |", "|---|---|",
+             f"| spike events / unit spikes / activations | {e['spike_events']:.4g} / {e['unit_spikes']:.4g} / "
+             f"{e['activations']:.4g} |",
+             f"| synaptic ops (events × fan-out) | {s['sops']:.4g} |",
+             f"| neuron-steps | {s['neuron_steps']:.4g} |",
+             f"| floating-point ops left in the spiking model | {s['macs']:.4g} |",
+             f"| dense-int: integer MACs / floating-point MACs | {s['int_macs']:.4g} / {s['float_macs']:.4g} |",
+             f"| dense fp16 MACs | {s['ann_macs']:.4g} |", "",
+             "Energy, term by term (J over the recording; per token divide by " + str(tokens) + "):", "",
+             "| term | spiking | dense int | dense fp16 |", "|---|---|---|---|"]
+    for key, name in TERMS.items():
+        cells = [t[m].get(key) for m in ("spiking", "dense_int", "dense_fp16")]
+        if all(c is None for c in cells):
+            continue
+        lines.append(f"| {name} | " + " | ".join("–" if c is None else f"{c:.4g}" for c in cells) + " |")
+    lines += [f"| **total** | **{s['energy_j']:.4g}** | **{s['dense_int_energy_j']:.4g}** | "
+              f"**{s['dense_fp16_energy_j']:.4g}** |", "",
+              "By hand from the counts: dense fp16 compute = "
+              f"{s['ann_macs']:.4g} MACs × 1.5 pJ = {s['ann_macs'] * 1.5e-12:.4g} J; the spiking model's remainder = "
+              f"{s['macs']:.4g} × 1.5 pJ = {s['macs'] * 1.5e-12:.4g} J; its neuron updates = {s['neuron_steps']:.4g} × "
+              f"0.1 pJ = {s['neuron_steps'] * 0.1e-12:.4g} J; the dense-int integer MACs (4×4-bit multiply 0.05 pJ + "
+              f"int32 add 0.1 pJ) = {s['int_macs']:.4g} × 0.15 pJ = {s['int_macs'] * 0.15e-12:.4g} J.", "",
+              f"Ratios: spiking / dense int = {s['ratio_vs_dense_int']:.3f}, spiking / dense fp16 = "
+              f"{s['ratio_vs_dense_fp16']:.3f}; per token {s['energy_per_token_j']:.3g} J, "
+              f"{s['dense_int_energy_per_token_j']:.3g} J and {s['dense_fp16_energy_per_token_j']:.3g} J.", "",
+              EXAMPLE_END]
+    return "\n".join(lines)
+
+
+def update_energy_doc(doc: Path) -> bool:
+    """Replace the worked example between its markers in ``doc``; True if the file changed."""
+    block = energy_example(load("energy_smollm2.json"))
+    text = doc.read_text()
+    if not block or EXAMPLE_START not in text:
+        return False
+    head, rest = text.split(EXAMPLE_START, 1)
+    tail = rest.split(EXAMPLE_END, 1)[1]
+    new = head + block + tail
+    if new != text:
+        doc.write_text(new)
+    return new != text
 
 
 def zeroshot_section(rows) -> list[str]:
@@ -195,7 +395,7 @@ def render() -> str:
     """The whole of docs/results.md, from the JSON files under ``benchmarks/results``."""
     lines = ["# Results", "",
              "Generated by `python benchmarks/write_results.py` from `benchmarks/results/*.json`; the numbers come from",
-             "`benchmarks/perplexity.py`, `benchmarks/forward_modes.py`, `benchmarks/zeroshot.py` and `neuro-llm energy`",
+             "`benchmarks/perplexity.py`, `benchmarks/forward_modes.py`, `benchmarks/zeroshot.py` and `benchmarks/energy.py`",
              "(see each script's docstring for the command). Model: SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantized to",
              "fp32; already 4-bit upstream). Perplexity: WikiText-2 test, non-overlapping windows; calibration:",
              "WikiText-2 valid.", ""]
@@ -208,9 +408,9 @@ def render() -> str:
     cli = cli_section()
     if cli:
         lines += ["## The README's eval, explicit vs collapsed", ""] + cli
-    energy = energy_section()
+    energy = energy_section(load("energy_smollm2.json"))
     if energy:
-        lines += ["## Energy: spikellm W4A4 (t2) on SmolLM2, 256 WikiText-2 tokens, all 30 blocks", ""] + energy
+        lines += ["## Energy budgets: SmolLM2-135M W4A4, 256 WikiText-2 tokens, all 30 blocks", ""] + energy
     gemma = load("perplexity_gemma3-270m.json")
     if gemma:
         lines += ["## Gemma 3 270M (second real model: Q4_K_M GGUF, sliding/full attention pattern, GeGLU)", "",
@@ -231,6 +431,8 @@ def main() -> None:
     tmp.write_text(render())
     os.replace(tmp, DOC)
     print(f"wrote {DOC}")
+    if update_energy_doc(ROOT / "docs" / "energy.md"):
+        print("updated the worked example of docs/energy.md")
 
 
 if __name__ == "__main__":

@@ -61,3 +61,23 @@ def test_bad_output_and_empty_recordings_are_refused(recording_path, tmp_path):
     with pytest.raises(ValueError, match="holds no blocks"):
         plots.plot_all(recording, tmp_path / "figs", PRESETS["45nm-fp16"])
     assert not (tmp_path / "figs").exists()
+
+
+def test_energy_figure_without_memory_and_on_a_binary_chip(recording_path, tmp_path):
+    recording = read_recording(recording_path, rasters=False)
+    for kwargs in (dict(memory=False), dict(binary_spikes="bitplane")):
+        path = plots.plot_energy(recording, PRESETS["loihi"], tmp_path / "e.png", **kwargs)
+        assert png_size(path) == expected_size("energy.png")
+
+
+def test_pareto_front_and_figure(tmp_path):
+    points = [{"label": "fp16", "energy_per_token_j": 4e-3, "ppl": 18.0, "kind": "dense"},
+              {"label": "w4a4", "energy_per_token_j": 1.5e-3, "ppl": 1000.0, "kind": "dense"},
+              {"label": "t2", "energy_per_token_j": 1.6e-3, "ppl": 60.0},
+              {"label": "t4", "energy_per_token_j": 1.7e-3, "ppl": 70.0},   # dominated by t2
+              {"label": "same", "energy_per_token_j": 1.6e-3, "ppl": 60.0}]  # ties dominate nothing
+    assert [p["label"] for p in plots.pareto_front(points)] == ["w4a4", "t2", "same", "fp16"]
+    path = plots.plot_pareto(points, tmp_path / "pareto.png", title="test")
+    assert png_size(path) == expected_size("pareto.png")
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_pareto([], tmp_path / "none.png")
