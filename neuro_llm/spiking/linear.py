@@ -10,8 +10,11 @@ token, each group has its own threshold ``Δ_g`` and zero point ``z_g``. With we
                                                                             matmul over the time axis)
 
 Spike levels and codes are integers, so both bracketed accumulators are exact integers in float32 as long
-as they stay below 2^24; otherwise (or for float weights) both accumulate in float64. The two modes are
-therefore bit-identical whenever the weights are quantized.
+as they stay below 2^24; otherwise (or for float weights) both accumulate in float64. The bound is the
+train's capacity times the largest row sum of ``|C|``; for SDLLM's adaptive code the train length ``T``
+depends on the data (the largest count of the input), and both modes derive it from the same counts. The
+bitwise train weights step ``t`` by ``2^(T-1-t)`` (``Σ_t S_g[t]`` above becomes ``Σ_t 2^(T-1-t) S_g[t]``),
+exact powers of two. The two modes are therefore bit-identical whenever the weights are quantized.
 """
 from __future__ import annotations
 
@@ -81,23 +84,29 @@ class SpikingLinear(nn.Module):
         for g, (a, b, steps) in enumerate(self.groups):
             xg = xs[..., a:b]
             scale, zero = self.code.scale_zero(xg, steps, dim=-1)
-            acc_dtype = self._accumulator_dtype(g, zero, steps)
-            weight = self.codes[:, a:b].to(acc_dtype)
             if self.mode == "explicit":
                 spikes = self.code.spikes(xg, scale, zero, steps)
-                acc = torch.matmul(spikes.to(acc_dtype), weight.t()).sum(0)
+                length = spikes.shape[0]  # T: fixed, or what this input's largest count needs (adaptive)
+                acc_dtype = self._accumulator_dtype(g, zero, length)
+                weight = self.codes[:, a:b].to(acc_dtype)
+                acc = self.code.integrate(torch.matmul(spikes.to(acc_dtype), weight.t()))
                 if zero is not None:
                     acc = acc - zero.to(acc_dtype) * weight.sum(1)
                 if observe.active():
-                    observe.notify(observe.Encoded(self.site, self.layer, self.code, spikes.sum(0), steps,
-                                                   spikes=spikes, channels=self.perm[a:b]))
+                    observe.notify(observe.Encoded(self.site, self.layer, self.code, self.code.integrate(spikes),
+                                                   length, spikes=spikes, channels=self.perm[a:b],
+                                                   clipped=_clipped(self.code, xg, scale, steps)))
             else:
                 count = self.code.count(xg, scale, zero, steps)
+                length = self.code.train_steps(count, steps)
+                acc_dtype = self._accumulator_dtype(g, zero, length)
+                weight = self.codes[:, a:b].to(acc_dtype)
                 centred = count - zero if zero is not None else count
                 acc = torch.matmul(centred.to(acc_dtype), weight.t())
                 if observe.active():
-                    observe.notify(observe.Encoded(self.site, self.layer, self.code, count, steps,
-                                                   channels=self.perm[a:b]))
+                    observe.notify(observe.Encoded(self.site, self.layer, self.code, count, length,
+                                                   channels=self.perm[a:b],
+                                                   clipped=_clipped(self.code, xg, scale, steps)))
             term = scale.to(acc_dtype) * acc
             out = term if out is None else out + term
         if self.weight_scale is not None:
@@ -109,3 +118,9 @@ class SpikingLinear(nn.Module):
     def extra_repr(self) -> str:
         groups = ", ".join(f"{b - a}×T{s}" for a, b, s in self.groups)
         return f"{self.in_features}→{self.out_features}, code={self.code}, channels=[{groups}], mode={self.mode}"
+
+
+def _clipped(code: SpikeCode, x: Tensor, scale: Tensor, steps) -> int | None:
+    """How many values of ``x`` the count's clamp cut (for observers); ``None`` where nothing can clip."""
+    mask = code.clip_mask(x, scale, steps)
+    return None if mask is None else int(mask.sum())
