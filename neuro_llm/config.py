@@ -113,6 +113,8 @@ class SpikeConfig:
             raise ValueError("calib_windows must be >= 1 and calib_seqlen >= 2")
 
     def _check_sdllm(self) -> None:
+        if isinstance(self.count_cap, str) and self.count_cap.strip().lower() == "none":
+            object.__setattr__(self, "count_cap", None)  # "none" from the command line or a config file
         if self.threshold not in THRESHOLDS:
             raise ValueError(f"unknown threshold {self.threshold!r}: accepted {', '.join(THRESHOLDS)}")
         if self.spike_train not in SPIKE_TRAINS:

@@ -119,9 +119,11 @@ class SpikeCode:
     def events(self, count: Tensor) -> Tensor:
         """Non-zero spikes a neuron holding ``count`` fires: ``ceil(|q| / per_step)`` when drained, or
         ``popcount(|q|)`` bit by bit."""
-        magnitude = count.abs().to(torch.int64)  # integer division: float ``q / k`` may be ``q · (1/k)`` on GPUs
         if self.bitwise:
-            return _popcount(magnitude)
+            return _popcount(count.abs().to(torch.int64))
+        if self.per_step == 1:  # unit levels: one event per unit of |q|
+            return count.abs().to(torch.int64)
+        magnitude = count.abs().to(torch.int64)  # integer division: float ``q / k`` may be ``q · (1/k)`` on GPUs
         return torch.div(magnitude + self.per_step - 1, self.per_step, rounding_mode="floor")
 
     def payload(self, count: Tensor) -> Tensor:

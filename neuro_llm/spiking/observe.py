@@ -116,8 +116,8 @@ class SpikeStats:
         tally["token_steps"] += int(token_steps.sum())
         tally["token_steps_max"] = max(tally["token_steps_max"], int(token_steps.max()) if token_steps.numel() else 0)
         limit = HISTOGRAM_LIMIT + 1
-        binned = torch.bincount((e.count.clamp(-limit, limit).to(torch.int64) + limit).flatten(),
-                                minlength=2 * limit + 1).cpu()
+        binned = torch.histc(e.count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
+                             max=limit + 0.5).cpu()  # integer counts: one bin each, exact below 2^24 per call
         for index in torch.nonzero(binned).flatten().tolist():
             self.histogram[index - limit] = self.histogram.get(index - limit, 0) + int(binned[index])
 
