@@ -118,6 +118,10 @@ def _add_spiking(p: argparse.ArgumentParser) -> None:
                    help="folder holding wikitext-2/{valid,test}.txt (default: $NEURO_LLM_DATA or ../shared/data)")
 
 
+class _ValueTypeError(argparse.ArgumentTypeError, ValueError):
+    """A bad option value: argparse reports its message; ``--config`` files report it as a ValueError."""
+
+
 def _count_cap(text: str):
     """``--count-cap``: a positive integer, or ``none`` (no cap)."""
     if str(text).strip().lower() == "none":
@@ -125,7 +129,7 @@ def _count_cap(text: str):
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or none, got {text!r}") from None
+        raise _ValueTypeError(f"expected an integer or none, got {text!r}") from None
 
 
 def _cap_text(cap) -> str:
