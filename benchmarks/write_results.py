@@ -86,8 +86,9 @@ def targets_section(rows) -> list[str]:
         wt, wp = best["spikellm-ternary-w2a16"].get("weight_bits"), best["pbllm-w1a16"].get("weight_bits")
         out.append(f"- spikellm sparse-ternary weights vs pbllm (both W·A16): {t:.2f} vs {p:.2f} at {fmt(wt, 3)} vs "
                    f"{fmt(wp, 3)} average weight bits.")
-    for a, b in (("sdllm-w4a4", "rtn-w4a4"), ("sdllm-w4a4-t2", "spikellm-rtn-w4a4-t2"), ("sdllm-w4a8", "rtn-w4a8"),
-                 ("sdllm-omniquant-w4a8", "spikellm-w4a8-t2")):
+    for a, b in (("sdllm-w4", "spikellm-rtn-w4a4-t2"), ("sdllm-omniquant-w4", "spikellm-w4a4-t2"),
+                 ("sdllm-max-gamma-w4a4", "rtn-w4a4"), ("sdllm-max-gamma-w4a4-t2", "spikellm-rtn-w4a4-t2"),
+                 ("sdllm-max-gamma-w4a8", "rtn-w4a8"), ("sdllm-max-gamma-omniquant-w4a8", "spikellm-w4a8-t2")):
         if a in best and b in best:
             ea, eb = best[a]["collapsed"], best[b]["collapsed"]
             out.append(f"- {a} vs {b}: {ea['spike_events'] / ea['values']:.3f} vs {eb['spike_events'] / eb['values']:.3f} "
@@ -95,6 +96,53 @@ def targets_section(rows) -> list[str]:
                        f"{eb['spike_payload'] / eb['values']:.2f} unit spikes per activation (a level-k spike counts k); "
                        f"perplexity {ea['ppl']:.2f} vs {eb['ppl']:.2f}.")
     out.append("")
+    return out
+
+
+def sdllm_curve_section(rows) -> list[str]:
+    """``benchmarks/sdllm_curve.py``: perplexity against spike events per activation, and the issue-11 check."""
+    out = ["Every point: SmolLM2-135M, W4 weights from the named method, WikiText-2 test (collapsed mode, equal to "
+           "explicit). *events* = non-zero spikes per activation (a graded GIF spike counts once); *unit spikes* = "
+           "Σ|spike| per activation; *steps/token* = the steps each token's largest count needs (mean / max); "
+           "*clipped* = fraction of activations whose count the cap cut. Figure: "
+           "[img/sdllm_curve.png](img/sdllm_curve.png); count histogram: [img/sdllm_counts.png](img/sdllm_counts.png).", ""]
+    groups = sorted({(r["seqlen"], r["max_windows"], r["budget"], r["device"]) for r in rows},
+                    key=lambda g: (-g[0], str(g[1]), g[2], g[3]))
+    for seqlen, max_windows, budget, device in groups:
+        chosen = [r for r in rows if (r["seqlen"], r["max_windows"], r["budget"], r["device"])
+                  == (seqlen, max_windows, budget, device)]
+        chosen.sort(key=lambda r: (r["settings"]["weight_method"], r["settings"]["method"] != "spikellm",
+                                   r["settings"].get("spike_train", ""), str(r["settings"].get("count_cap")),
+                                   r["events_per_activation"]))
+        out += [f"### seqlen {seqlen}, {chosen[0]['windows']} windows ({chosen[0]['tokens']} predicted tokens), "
+                f"calibration budget `{budget}`, {device}", "",
+                "| point | weights | k | cap | train | events / act. | unit spikes / act. | steps/token mean / max "
+                "| clipped | ppl |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in chosen:
+            st, acc = r["settings"], r["accounting"]
+            spiking = st["method"] == "spikellm"
+            k = "–" if spiking else f"{st['threshold_k']:g}"
+            cap = "–" if spiking else ("none" if st["count_cap"] is None else str(st["count_cap"]))
+            train = "gif" if spiking else st["spike_train"]
+            out.append(f"| {r['label']} | {st['weight_method']} | {k} | {cap} | {train} | "
+                       f"{r['events_per_activation']:.3f} | {r['unit_spikes_per_activation']:.3f} | "
+                       f"{acc['token_steps_mean']:.1f} / {acc['token_steps_max']} | {acc['clip_rate']:.2e} | "
+                       f"{fmt(r['ppl'])} |")
+        out.append("")
+        for weights in sorted({r["settings"]["weight_method"] for r in chosen}):
+            ref = [r for r in chosen if r["settings"]["weight_method"] == weights and r["settings"]["method"] == "spikellm"
+                   and r["settings"].get("extra_steps") == 1]
+            cands = [r for r in chosen if r["settings"]["weight_method"] == weights and r["settings"]["method"] == "sdllm"
+                     and r["events_per_activation"] <= 3.0]
+            if not ref or not cands:
+                continue
+            best = min(cands, key=lambda r: r["ppl"])
+            verdict = "met" if best["ppl"] <= ref[0]["ppl"] else "not met"
+            out.append(f"- {weights} weights: best sdllm point at ≤ 3 spike events per activation is {best['label']} "
+                       f"({best['events_per_activation']:.2f} events, ppl {best['ppl']:.2f}) vs spikellm t2 "
+                       f"({ref[0]['events_per_activation']:.2f} events, ppl {ref[0]['ppl']:.2f}): perplexity criterion "
+                       f"{verdict}.")
+        out.append("")
     return out
 
 
@@ -395,13 +443,17 @@ def render() -> str:
     """The whole of docs/results.md, from the JSON files under ``benchmarks/results``."""
     lines = ["# Results", "",
              "Generated by `python benchmarks/write_results.py` from `benchmarks/results/*.json`; the numbers come from",
-             "`benchmarks/perplexity.py`, `benchmarks/forward_modes.py`, `benchmarks/zeroshot.py` and `benchmarks/energy.py`",
+             "`benchmarks/perplexity.py`, `benchmarks/sdllm_curve.py`, `benchmarks/forward_modes.py`, `benchmarks/zeroshot.py`",
+             "and `benchmarks/energy.py`",
              "(see each script's docstring for the command). Model: SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantized to",
              "fp32; already 4-bit upstream). Perplexity: WikiText-2 test, non-overlapping windows; calibration:",
              "WikiText-2 valid.", ""]
     ppl = load("perplexity.json")
     if ppl:
         lines += ["## Perplexity", ""] + perplexity_section(ppl) + targets_section(ppl)
+    curve = load("sdllm_curve.json")
+    if curve:
+        lines += ["## SDLLM (adaptive threshold) against SpikeLLM: perplexity vs spike events", ""] + sdllm_curve_section(curve)
     fwd = forward_section()
     if fwd:
         lines += ["## Forward time and peak memory (ratios from one run)", ""] + fwd

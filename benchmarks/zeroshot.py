@@ -1,7 +1,7 @@
 """Zero-shot accuracy (PIQA, ARC-e, ARC-c, BoolQ, HellaSwag, Winogrande) of chosen presets on SmolLM2-135M
 → ``benchmarks/results/zeroshot.json``.
 
-    python benchmarks/zeroshot.py --device cuda --budget gpu --presets fp rtn-w4a4 spikellm-w4a4-t2 sdllm-w4a4
+    python benchmarks/zeroshot.py --device cuda --budget gpu --presets fp rtn-w4a4 spikellm-w4a4-t2 sdllm-w4
     python benchmarks/zeroshot.py --presets fp --limit 200          # CPU-sized
 
 Resumable: the JSON is rewritten after every task, and a rerun skips the (preset, limit, task) triples it

@@ -5,13 +5,20 @@ Activation spikes come in two codes:
 * ``gif`` (SpikeLLM): unsigned, asymmetric per-token quantization with a zero point; a GIF neuron fires
   ``0..L-1`` per step, so a channel with ``T`` steps counts up to ``T·(L-1)``. ``L`` defaults to
   ``2**abits`` (one step carries ``abits`` bits); ``L = 2`` is the binary IF neuron (``2**abits - 1`` steps).
-* ``ternary`` (SDLLM): signed, symmetric quantization; a spike is ``-k..k`` (``k = 1``: -1/0/+1), so the
-  signed range ``±(2**(abits-1) - 1)`` takes ``(2**(abits-1) - 1) / k`` steps.
+* ``ternary`` (SDLLM): signed, symmetric counts; a spike is ``-k..k`` (``k = 1``: -1/0/+1). By default
+  (``threshold="mean"``, the authors' released code) the per-token threshold is ``mean|x| / threshold_k``
+  and the count ``round(x / Δ)`` is bounded only by ``count_cap`` (``None``: unbounded), so the train is
+  as long as the largest count needs; ``spike_train="bitwise"`` sends counts bit by bit. ``abits`` then
+  only says whether activations spike (``< 16``) or stay floating point (16): SDLLM's counts have no bit
+  width, and any other ``abits`` is refused (bound the counts with ``count_cap = 2**(b-1) - 1`` instead).
+  ``threshold="max"`` is the old max-scaled code (``Δ = max|x| / (2**(abits-1) - 1)``, ``(2**(abits-1) - 1)
+  / k`` steps), kept as a comparison.
 
 Salient channels (Optimal Brain Spiking) get ``2**extra_steps`` times the base steps.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 METHODS = ("fp", "rtn", "gptq", "omniquant", "spikellm", "sdllm", "pbllm")
@@ -20,6 +27,10 @@ WEIGHT_SPIKES = ("int", "ternary")
 WEIGHT_METHODS = ("rtn", "gptq", "omniquant")
 SALIENCY = ("first", "second")
 SPIKING_METHODS = ("spikellm", "sdllm")
+THRESHOLDS = ("mean", "max")            # sdllm: adaptive mean|x|/k (authors' code) | old max-scaled comparison
+SPIKE_TRAINS = ("ternary", "bitwise")   # sdllm (mean threshold): unit ±1 trains | bit-by-bit ±1 trains
+DEFAULT_THRESHOLD_K = 3.0               # the authors' default (SpikingBrain-7B quant_linear.py, report A.8)
+DEFAULT_COUNT_CAP = None                # chosen by measurement: benchmarks/sdllm_curve.py, docs/results.md
 MODES = ("explicit", "collapsed")
 FULL_PRECISION_BITS = 16
 
@@ -45,6 +56,10 @@ class SpikeConfig:
     weight_spikes: str = "int"          # spikellm: "ternary" = sparse ternary GIF weight spikes (additive-only)
     weight_salient: float = 0.1         # pbllm / ternary weights: fraction of salient weights (Hessian-ranked)
     weight_extra_steps: int = 1         # ternary weights: salient weights get 2**k ternary steps
+    threshold: str = "mean"             # sdllm: "mean" = mean|x|/threshold_k per token | "max" (old comparison)
+    threshold_k: float = DEFAULT_THRESHOLD_K   # sdllm: larger k = lower threshold, more spikes, finer code
+    count_cap: int | None = DEFAULT_COUNT_CAP  # sdllm: |count| ≤ cap (membrane clipping); None = no cap
+    spike_train: str = "ternary"        # sdllm: "ternary" (a count c fires |c| ±1 spikes) | "bitwise"
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -60,7 +75,8 @@ class SpikeConfig:
             bits = getattr(self, name)
             if not isinstance(bits, int) or isinstance(bits, bool) or not (1 <= bits <= FULL_PRECISION_BITS):
                 raise ValueError(f"{name} must be an integer in 1..{FULL_PRECISION_BITS} (16 = not quantized), got {bits!r}")
-        if self.kind == "ternary" and self.abits < 2 and self.quantizes_activations:
+        self._check_sdllm()
+        if self.kind == "ternary" and not self.adaptive and self.abits < 2 and self.quantizes_activations:
             raise ValueError("ternary spikes need abits >= 2 (a signed range of at least ±1)")
         if not (0.0 <= self.salient_fraction < 1.0):
             raise ValueError(f"salient must be a fraction in [0, 1), got {self.salient}")
@@ -96,7 +112,43 @@ class SpikeConfig:
         if self.calib_windows < 1 or self.calib_seqlen < 2:
             raise ValueError("calib_windows must be >= 1 and calib_seqlen >= 2")
 
+    def _check_sdllm(self) -> None:
+        if isinstance(self.count_cap, str) and self.count_cap.strip().lower() == "none":
+            object.__setattr__(self, "count_cap", None)  # "none" from the command line or a config file
+        if self.threshold not in THRESHOLDS:
+            raise ValueError(f"unknown threshold {self.threshold!r}: accepted {', '.join(THRESHOLDS)}")
+        if self.spike_train not in SPIKE_TRAINS:
+            raise ValueError(f"unknown spike train {self.spike_train!r}: accepted {', '.join(SPIKE_TRAINS)}")
+        k = self.threshold_k
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
+            raise ValueError(f"threshold_k must be a positive number (threshold = mean|x| / k), got {k!r}")
+        cap = self.count_cap
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"count_cap must be an integer >= 1 (or none: no cap), got {cap!r}")
+        changed = [name for name, value, default in (
+            ("threshold", self.threshold, "mean"), ("threshold-k", k, DEFAULT_THRESHOLD_K),
+            ("count-cap", cap, DEFAULT_COUNT_CAP), ("spike-train", self.spike_train, "ternary"))
+            if value != default]
+        if self.method != "sdllm" and changed:
+            raise ValueError(f"--{', --'.join(changed)}: sdllm options, not for method {self.method!r}")
+        if self.method == "sdllm" and self.threshold == "max":
+            bad = [name for name in changed if name != "threshold"]
+            if bad:
+                raise ValueError(f"--{', --'.join(bad)}: options of sdllm's adaptive threshold (--threshold mean), "
+                                 "not of the max-scaled comparison code")
+        if self.adaptive and self.abits not in (4, FULL_PRECISION_BITS):
+            raise ValueError(f"sdllm's adaptive counts have no bit width, so --abits {self.abits} means nothing "
+                             f"for them: bound them with --count-cap {2 ** (self.abits - 1) - 1} "
+                             f"(±(2**(abits-1)-1)), or use --threshold max for the old {self.abits}-bit code")
+        if self.adaptive and self.spike_train == "bitwise" and (self.spike_levels or 1) != 1:
+            raise ValueError("the bitwise spike train sends ±1 spikes: drop --spike-levels")
+
     # -- derived ------------------------------------------------------------------------------------
+    @property
+    def adaptive(self) -> bool:
+        """SDLLM's adaptive-threshold code (data-dependent train length)."""
+        return self.method == "sdllm" and self.threshold == "mean"
+
     @property
     def kind(self) -> str:
         return "ternary" if self.method == "sdllm" else "gif"
@@ -132,8 +184,11 @@ class SpikeConfig:
         return 1 if self.method == "spikellm" else 0
 
     @property
-    def capacity(self) -> int:
-        """Largest count the base steps must reach: ``2**abits - 1`` (gif) or ``2**(abits-1) - 1`` (ternary)."""
+    def capacity(self) -> int | None:
+        """Largest count the base steps must reach: ``2**abits - 1`` (gif) or ``2**(abits-1) - 1`` (ternary,
+        max-scaled); the adaptive code's ``count_cap`` (``None``: unbounded)."""
+        if self.adaptive:
+            return self.count_cap
         return 2 ** self.abits - 1 if self.kind == "gif" else 2 ** (self.abits - 1) - 1
 
     @property
@@ -148,13 +203,19 @@ class SpikeConfig:
                 )
             return levels - 1
         k = self.spike_levels or 1
+        if self.adaptive:  # counts are unbounded (or capped): any k >= 1 drains them
+            if k < 1:
+                raise ValueError(f"ternary max level k must be at least 1, got {k}")
+            return k
         if k < 1 or self.capacity % k:
             raise ValueError(f"ternary max level k={k} must divide {self.capacity} (the signed range of abits={self.abits})")
         return k
 
     @property
     def base_steps(self) -> int:
-        return self.capacity // self.per_step
+        """Steps of a non-salient channel; for the adaptive code a resolution multiplier (1), its trains
+        being as long as their counts need."""
+        return 1 if self.adaptive else self.capacity // self.per_step
 
     @property
     def salient_steps(self) -> int:
@@ -164,6 +225,9 @@ class SpikeConfig:
     def code(self):
         """The :class:`~neuro_llm.spiking.codes.SpikeCode` of every activation encoder."""
         from neuro_llm.spiking.codes import SpikeCode
+        if self.adaptive:
+            return SpikeCode(self.kind, self.per_step, k=float(self.threshold_k), cap=self.count_cap,
+                             bitwise=self.spike_train == "bitwise")
         return SpikeCode(self.kind, self.per_step)
 
     @property

@@ -15,15 +15,10 @@ from torch import nn
 
 from neuro_llm.arch import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
-from neuro_llm.calibrate.clipping import best_clip
-from neuro_llm.spiking.codes import SpikeCode
 from neuro_llm.config import MODES, SpikeConfig
 from neuro_llm.calibrate.saliency import allocate_steps, second_order_saliency
 from neuro_llm.spiking.attention import SpikingAttention, use_spiking_attention
 from neuro_llm.spiking.linear import SpikingLinear
-
-
-CLIP_SAMPLES = 2048  # calibration rows per linear input for SDLLM's clipping-factor search
 
 
 def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int | None = None) -> torch.Tensor:
@@ -65,8 +60,7 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
 
     method = make_calibrator(config)
     second_order = config.uses_saliency and config.saliency == "second"
-    clips = config.quantizes_activations and config.kind == "ternary"   # SDLLM's clipping factors need data
-    needs_data = method.needs_data or config.uses_saliency or clips
+    needs_data = method.needs_data or config.uses_saliency
     if needs_data and calibration is None:
         tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
         if tokenizer is None:
@@ -92,11 +86,8 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
                              else stats[name].saliency)
                     steps = allocate_steps(score.cpu(), config.salient_fraction, config.base_steps,
                                            config.salient_steps)
-            layer_code = code
-            if code is not None and code.kind == "ternary" and stats:
-                layer_code = SpikeCode(code.kind, code.per_step, best_clip(stats[name].samples, code, config.base_steps))
             bias = w.bias if w.bias is not None else linear.bias
-            setattr(parent, attr, SpikingLinear(w.codes, w.scale, bias, code=layer_code, channel_steps=steps,
+            setattr(parent, attr, SpikingLinear(w.codes, w.scale, bias, code=code, channel_steps=steps,
                                                 site=f"layers.{index}.{name}", layer=index).to(linear.weight.device))
         if code is not None and config.quantize_attention:
             k_steps = v_steps = None
@@ -110,7 +101,7 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
 
     use_spiking_attention(model)
     weights = calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,
-                     collect_hessian=second_order, keep_samples=CLIP_SAMPLES if clips else 0,
+                     collect_hessian=second_order,
                      attention_saliency=config.uses_saliency and config.quantize_attention, num_blocks=num_blocks,
                      block_loader=block_loader)
     sizes = [size for block in weights.values() for size in block.values()]

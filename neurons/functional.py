@@ -24,6 +24,17 @@ integer count ``x`` takes ``ceil(|x| / k)`` steps, not the ``2|x|`` of an offset
 zero (fire ±j once ``|V| > (j - 1/2)·θ``): with ties away from zero, ``V = θ/2`` would fire +1, leave
 ``-θ/2``, fire -1, and so on for ever.
 
+Bitwise ternary (SDLLM's bitwise variant, BICLab/Int2Spike ``SpikeCountBitwiseNode``, bidirectional):
+a signed integer count ``c`` is sent most significant bit first over ``T = bit_length(max|c|)`` steps,
+``c = Σ_t 2^(T-1-t) · S[t]`` with ``S[t] = sign(c) · bit_{T-1-t}(|c|)`` in ``{-1, 0, +1}`` (the report's
+``s_INT = Σ_t 2^(t-1) s_t`` with steps numbered from the least significant). As neuron dynamics (our reading):
+the membrane holds ``c`` and the threshold halves every step::
+
+    fire:    S[t] = sign(V) · [|V| ≥ θ_t],   θ_t = 2^(T-1-t)
+    reset:   V = V - θ_t · S[t]
+
+A count ``c`` fires ``popcount(|c|)`` spikes instead of the ``|c|`` of the unit ternary drain.
+
 A neuron given per-channel ``steps`` is gated off after its steps: no input, no spike (:func:`unroll`).
 """
 from __future__ import annotations
@@ -166,3 +177,49 @@ def ternary_encode_rate(current: Tensor, threshold: Tensor | float, max_level: i
     steps, from rest: ``Σ S = clamp(round_half_to_zero(T·I/θ), -T·k, T·k)``."""
     step = partial(ternary_step, threshold=threshold, max_level=max_level)
     return encode_constant(step, current, steps)
+
+
+# ----------------------------------------------------------------------------- bitwise ternary (signed)
+def bit_length(magnitude: Tensor) -> Tensor:
+    """Bits of a non-negative integer tensor: ``0`` for 0, ``floor(log2 m) + 1`` otherwise (exact, integer)."""
+    m = magnitude.to(torch.int64)
+    length = torch.zeros_like(m)
+    while bool((m > 0).any()):
+        length = length + (m > 0).to(torch.int64)
+        m = m >> 1
+    return length
+
+
+def bitwise_step(mem: Tensor, threshold: Tensor | float) -> tuple[Tensor, Tensor]:
+    """One step of the bitwise neuron at this step's threshold ``θ_t``: fire ``sign(V)`` if ``|V| ≥ θ_t``,
+    soft reset. Returns ``(S, V)``."""
+    spikes = torch.sign(mem) * (mem.abs() >= threshold).to(mem.dtype)
+    return spikes, mem - spikes * threshold
+
+
+def bitwise_drain(count: Tensor, max_steps: int) -> Tensor:
+    """Closed form: ``S[t] = sign(c) · bit_{T-1-t}(|c|)``, most significant bit first; shape ``[T, ...]``.
+    ``|c|`` must be below ``2**max_steps``."""
+    magnitude = count.abs().to(torch.int64).unsqueeze(0)
+    shift = torch.arange(max_steps - 1, -1, -1, device=count.device).view(-1, *([1] * count.dim()))
+    return torch.sign(count).unsqueeze(0) * ((magnitude >> shift) & 1).to(count.dtype)
+
+
+def bitwise_drain_loop(count: Tensor, max_steps: int) -> Tensor:
+    """The same train from the neuron dynamics (:func:`bitwise_step`, halving threshold); for tests."""
+    mem, out = count.clone(), []
+    for t in range(max_steps):
+        spikes, mem = bitwise_step(mem, float(2 ** (max_steps - 1 - t)))
+        out.append(spikes)
+    return torch.stack(out) if out else count.new_zeros((0, *count.shape))
+
+
+def bitwise_weights(steps: int, dtype=torch.float32, device=None) -> Tensor:
+    """``[2^(T-1), ..., 2, 1]``: the weight of each step's spike (exact powers of two)."""
+    return torch.pow(2.0, torch.arange(steps - 1, -1, -1, dtype=torch.float64, device=device)).to(dtype)
+
+
+def bitwise_decode(spikes: Tensor) -> Tensor:
+    """``c = Σ_t 2^(T-1-t) · S[t]`` over the leading axis."""
+    weights = bitwise_weights(spikes.shape[0], spikes.dtype, spikes.device)
+    return (spikes * weights.view(-1, *([1] * (spikes.dim() - 1)))).sum(0)

@@ -68,3 +68,36 @@ def test_results_rows_follow_the_preset_order():
 def test_docs_results_is_generated_from_the_committed_json():
     """docs/results.md must be regenerated (python benchmarks/write_results.py) whenever a result changes."""
     assert write_results.DOC.read_text() == write_results.render()
+
+
+def test_sdllm_curve_points_labels_and_resume(tmp_path):
+    import sdllm_curve
+
+    pts = sdllm_curve.points(["rtn"], [1.0, 3.0], [None, 15], ["ternary"], ["t2"])
+    labels = [sdllm_curve.label(p) for p in pts]
+    assert labels == ["spikellm-rtn-w4a4-t2", "sdllm-rtn-w4-k1-capnone", "sdllm-rtn-w4-k3-capnone",
+                      "sdllm-rtn-w4-k1-cap15", "sdllm-rtn-w4-k3-cap15"]
+    out = tmp_path / "curve.json"
+    row = {"label": labels[1], "seqlen": 1024, "max_windows": 4, "budget": "cpu", "ppl": 50.0}
+    sdllm_curve.write_row(out, row)
+    sdllm_curve.write_row(out, dict(row, ppl=40.0))
+    sdllm_curve.write_row(out, dict(row, max_windows=None))
+    rows = sdllm_curve.read_rows(out)
+    assert [(r["max_windows"], r["ppl"]) for r in rows] == [(4, 40.0), (None, 50.0)]
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_sdllm_curve_section_checks_the_issue_criterion():
+    def row(method, ppl, events, **settings):
+        st = dict(method=method, weight_method="rtn", **settings)
+        acc = {"token_steps_mean": 2.0, "token_steps_max": 9, "clip_rate": 0.0}
+        return {"label": f"{method}-{ppl}", "settings": st, "seqlen": 1024, "max_windows": 4, "budget": "cpu",
+                "device": "CPU", "windows": 4, "tokens": 4092, "ppl": ppl, "events_per_activation": events,
+                "unit_spikes_per_activation": events, "accounting": acc}
+
+    rows = [row("spikellm", 60.0, 1.04, extra_steps=1),
+            row("sdllm", 42.0, 2.99, threshold_k=3.0, count_cap=None, spike_train="ternary"),
+            row("sdllm", 30.0, 5.9, threshold_k=6.0, count_cap=None, spike_train="ternary")]
+    text = "\n".join(write_results.sdllm_curve_section(rows))
+    assert "best sdllm point at ≤ 3 spike events per activation is sdllm-42.0" in text
+    assert "perplexity criterion met" in text

@@ -144,3 +144,27 @@ def test_recording_holds_its_configuration_and_reruns(capsys, tiny, tmp_path):
     with pytest.raises(SystemExit):  # a simulate run is not an eval run
         parse("eval", "--config", tmp_path / "a.h5")
     assert "describes a `simulate` run" in capsys.readouterr().err
+
+
+def test_sdllm_knobs_flow_from_files_and_flags_into_spike_config(tmp_path):
+    from neuro_llm.cli.runconfig import spike_config_options
+    from neuro_llm.config import SpikeConfig
+
+    path = write(tmp_path / "sd.yaml", {"method": "sdllm", "threshold-k": 2.5, "count-cap": "none",
+                                        "spike-train": "bitwise"})
+    args = parse("eval", "--config", path)
+    config = SpikeConfig(**cli._spike_options(args))
+    assert (config.threshold_k, config.count_cap, config.spike_train) == (2.5, None, "bitwise")
+    args = parse("eval", "--config", path, "--count-cap", "15", "--threshold-k", "4")
+    config = SpikeConfig(**cli._spike_options(args))
+    assert (config.threshold_k, config.count_cap) == (4.0, 15)
+    # what a run records reads back as the same configuration ("none" stays explicit, not null)
+    recorded = spike_config_options(SpikeConfig(method="sdllm", count_cap=None))
+    assert recorded["count_cap"] == "none"
+    args = parse("eval", "--config", write(tmp_path / "again.json", recorded))
+    assert SpikeConfig(**cli._spike_options(args)) == SpikeConfig(method="sdllm", count_cap=None)
+
+
+def test_bad_sdllm_values_in_a_file_are_one_line(capsys, tmp_path):
+    config_error(capsys, ["eval", "--config", write(tmp_path / "bad.yaml", {"count-cap": "many"})],
+                 "expected an integer or none")

@@ -63,9 +63,13 @@ def fake_asymmetric(x: Tensor, scale: Tensor, zero: Tensor, n: int) -> Tensor:
     return scale * (round_ste(x / scale + zero).clamp(0, n) - zero)
 
 
-def fake_activation(x: Tensor, n: int, dim: int, symmetric: bool) -> Tensor:
+def fake_activation(x: Tensor, n: int | None, dim: int, symmetric: bool, k: float | None = None) -> Tensor:
     """Dynamic fake quantization over ``dim``: asymmetric (gif), or ``Δ clamp(round(x/Δ), -n, n)`` with
-    ``Δ = max|x|/n`` (ternary)."""
+    ``Δ = max|x|/n`` (ternary), or ``Δ = mean|x|/k`` (SDLLM's adaptive threshold; ``n = None``: no clamp)."""
+    if k is not None:
+        scale = quant.adaptive_scale(x, k, dim)
+        q = round_ste(x / scale)
+        return scale * (q if n is None else q.clamp(-n, n))
     if symmetric:
         scale = quant.symmetric_scale(x, n, dim)
         return scale * round_ste(x / scale).clamp(-n, n)
@@ -119,6 +123,7 @@ class BlockTransform(nn.Module):
         self.kv_heads = attn.k_proj.out_features // self.head_dim
         self.wbits, self.levels = config.wbits, 2 ** config.wbits - 1
         self.act_levels = config.capacity if config.quantizes_activations else None
+        self.act_k = config.threshold_k if config.adaptive and config.quantizes_activations else None
         self.symmetric, self.quantize_attention = config.kind == "ternary", config.quantize_attention
         clone = lambda t: None if t is None else t.detach().float().clone()
         self.norm = {f.norm: clone(block.get_submodule(f.norm).weight) for f in self.arch.folds}
@@ -186,6 +191,8 @@ class BlockTransform(nn.Module):
         return fake_asymmetric(w, *self.clip_range(name, w), self.levels) if self.upper else w
 
     def quantize_activation(self, x: Tensor, dim: int) -> Tensor:
+        if self.act_k is not None:
+            return fake_activation(x, self.act_levels, dim, True, self.act_k)
         return x if self.act_levels is None else fake_activation(x, self.act_levels, dim, self.symmetric)
 
     def _quantize_qkv(self, q: Tensor, k: Tensor, v: Tensor):

@@ -16,7 +16,8 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from neuro_llm.config import METHODS, MODES, SALIENCY, WEIGHT_METHODS, WEIGHT_SPIKES, SpikeConfig
+from neuro_llm.config import (METHODS, MODES, SALIENCY, SPIKE_TRAINS, THRESHOLDS, WEIGHT_METHODS, WEIGHT_SPIKES,
+                              SpikeConfig)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -103,8 +104,38 @@ def _add_spiking(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-extra-steps", type=int, default=None,
                    help=f"ternary weights: salient weights get 2**k ternary steps (default "
                         f"{_default('weight_extra_steps')})")
+    g.add_argument("--threshold", choices=THRESHOLDS, default=None,
+                   help="sdllm: 'mean' = per-token threshold mean|x|/k, counts unbounded or capped (the authors' "
+                        "code); 'max' = the old max-scaled --abits code, kept as a comparison (default mean)")
+    g.add_argument("--threshold-k", type=float, default=None,
+                   help=f"sdllm: k of the threshold mean|x|/k; larger k = finer counts, more spikes (about k unit "
+                        f"spikes per activation) (default {_default('threshold_k'):g})")
+    g.add_argument("--count-cap", type=_count_cap, default=None, metavar="N|none",
+                   help="sdllm: clip |count| at N (membrane clipping; bounds the time steps), or none "
+                        f"(default {_cap_text(_default('count_cap'))})")
+    g.add_argument("--spike-train", choices=SPIKE_TRAINS, default=None,
+                   help="sdllm: 'ternary' = a count c fires |c| spikes of ±1; 'bitwise' = c sent bit by bit, "
+                        "sign-magnitude (popcount(|c|) spikes) (default ternary)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding wikitext-2/{valid,test}.txt (default: $NEURO_LLM_DATA or ../shared/data)")
+
+
+class _ValueTypeError(argparse.ArgumentTypeError, ValueError):
+    """A bad option value: argparse reports its message; ``--config`` files report it as a ValueError."""
+
+
+def _count_cap(text: str):
+    """``--count-cap``: a positive integer, or ``none`` (no cap)."""
+    if str(text).strip().lower() == "none":
+        return "none"
+    try:
+        return int(text)
+    except ValueError:
+        raise _ValueTypeError(f"expected an integer or none, got {text!r}") from None
+
+
+def _cap_text(cap) -> str:
+    return "none" if cap is None else str(cap)
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -262,6 +293,9 @@ def _check_inputs(args) -> None:
         method = _spike_options(args).get("method", _default("method"))
         if not _saved(args) and method not in ("spikellm", "sdllm"):
             raise ValueError(f"simulate needs a spiking method (spikellm or sdllm), not {method!r}")
+        if not _saved(args) and _spike_options(args).get("spike_train") == "bitwise":
+            raise ValueError("simulate records ternary trains; the bitwise train is not recorded yet "
+                             "(eval reports its spike events)")
         if args.layers is not None:  # the syntax now, the range once the model is known
             parse_layers(args.layers, 1 + max(map(int, re.findall(r"\d+", args.layers)), default=0))
     _check_model_name(args.model)
@@ -401,7 +435,12 @@ def cmd_eval(args) -> dict:
             result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
     result["seconds"] = time.time() - start
     _record_world(result)
-    summary = f"{config.method} W{config.wbits}A{config.abits} ({config.mode}): ppl {result['ppl']:.3f}"
+    bits = (f"W{config.wbits}, threshold mean|x|/{config.threshold_k:g}, cap {_cap_text(config.count_cap)}, "
+            f"{config.spike_train}" if config.adaptive and config.quantizes_activations
+            else f"W{config.wbits}A{config.abits}")
+    summary = f"{config.method} {bits} ({config.mode}): ppl {result['ppl']:.3f}"
+    if "spike_events" in result:
+        summary += f", {result['spike_events'] / result['values']:.3f} spike events per activation"
     if "avg_spike_bits" in result:
         summary += f", {result['avg_spike_bits']:.3f} spike bits, firing rate {result['firing_rate']:.4f}"
     print(summary + f" over {result['tokens']} tokens in {result['seconds']:.0f} s"

@@ -173,7 +173,10 @@ def spike_config_options(config) -> dict:
     """A :class:`~neuro_llm.config.SpikeConfig` as the options that rebuild it (its fields, ``extra`` aside)."""
     from dataclasses import fields
 
-    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "extra"}
+    out = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "extra"}
+    if out.get("count_cap", 0) is None:
+        out["count_cap"] = "none"  # null would read back as "not given", i.e. the default cap
+    return out
 
 
 def versions() -> dict:

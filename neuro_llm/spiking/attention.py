@@ -55,20 +55,27 @@ class SpikingAttention(nn.Module):
         steps = self.steps if channel_steps is None else channel_steps.to(x.dtype)
         scale, zero = self.code.scale_zero(x, steps, dim)
         spikes = self.code.spikes(x, scale, zero, steps) if self.mode == "explicit" else None
-        count = spikes.sum(0) if spikes is not None else self.code.count(x, scale, zero, steps)
+        count = self.code.integrate(spikes) if spikes is not None else self.code.count(x, scale, zero, steps)
         if observe.active():
-            self._notify(f"{self.site}.{name}", count, spikes, channel_steps)
+            self._notify(f"{self.site}.{name}", count, spikes, channel_steps, self.code.clip_mask(x, scale, steps))
         return scale * (count - zero if zero is not None else count)
 
-    def _notify(self, site: str, count: Tensor, spikes: Tensor | None, channel_steps: Tensor | None) -> None:
+    def _notify(self, site: str, count: Tensor, spikes: Tensor | None, channel_steps: Tensor | None,
+                clip_mask: Tensor | None) -> None:
         if channel_steps is None:
-            observe.notify(observe.Encoded(site, self.layer, self.code, count, self.steps, spikes=spikes))
+            length = spikes.shape[0] if spikes is not None else self.code.train_steps(count, self.steps)
+            observe.notify(observe.Encoded(site, self.layer, self.code, count, length, spikes=spikes,
+                                           clipped=None if clip_mask is None else int(clip_mask.sum())))
             return
+        # adaptive codes: every group shares the tensor's train (bitwise steps are bit positions)
+        whole = self.code.train_steps(count, channel_steps) if self.code.adaptive else None
         for steps in torch.unique(channel_steps).tolist():  # one event per group of equal step counts
             idx = torch.nonzero(channel_steps == steps).flatten()
-            observe.notify(observe.Encoded(site, self.layer, self.code, count[..., idx], int(steps),
-                                           spikes=None if spikes is None else spikes[:steps][..., idx],
-                                           channels=idx))
+            length = whole or int(steps)
+            observe.notify(observe.Encoded(site, self.layer, self.code, count[..., idx], length,
+                                           spikes=None if spikes is None else spikes[:length][..., idx],
+                                           channels=idx,
+                                           clipped=None if clip_mask is None else int(clip_mask[..., idx].sum())))
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
                 scaling: float, groups: int) -> tuple[Tensor, None]:

@@ -4,7 +4,19 @@ An activation tensor ``x[..., C]`` is charged into a population of neurons whose
 quantizer step ``Δ`` (per token, or per channel over tokens). In threshold units the charge is
 ``u = x/Δ + z``; a GIF neuron charged with ``u`` and drained for ``T`` steps fires spikes summing to
 ``clamp(round(u), 0, T(L-1))`` = the asymmetric count ``q`` (ternary: signed, symmetric). The synaptic
-input it delivers to the next layer is ``Σ_t Δ·S[t] - Δ·z`` = ``Δ(q - z)`` = ``x̂``.
+input it delivers to the next layer is ``Σ_t w_t Δ·S[t] - Δ·z`` = ``Δ(q - z)`` = ``x̂`` (``w_t = 1``, or
+``2^(T-1-t)`` for the bitwise train).
+
+Codes (one :class:`SpikeCode` each):
+
+* ``gif`` (SpikeLLM): asymmetric, ``Δ = (max - min)/(T(L-1))``, ``T`` fixed per channel group.
+* ``ternary``, max-scaled (``k = None``; the old SDLLM guess, kept as a comparison): ``Δ = γ·max|x|/(T·k)``,
+  ``T`` fixed.
+* ``ternary``, adaptive (``k`` set; SDLLM as the authors' code defines it): ``Δ = mean|x|/(k·m)`` with
+  ``m`` the channel group's step multiplier (1, or ``2**extra_steps`` for salient channels),
+  ``q = clamp(round(x/Δ), -cap·m, cap·m)`` (no clamp without a cap); the train is as long as the largest
+  count of the tensor needs: ``T = ceil(max|q| / per_step)`` unit steps, or ``T = bit_length(max|q|)``
+  steps of the bitwise train (``bitwise=True``).
 """
 from __future__ import annotations
 
@@ -21,10 +33,22 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class SpikeCode:
-    """How one activation becomes spikes: ``kind`` (gif | ternary) and the largest spike of one step."""
+    """How one activation becomes spikes: ``kind`` (gif | ternary) and the largest spike of one step.
+
+    ``clip``: max-scaled ternary only, the threshold covers ``clip · max|x|`` (the old γ). ``k``: adaptive
+    ternary threshold ``mean|x| / k`` (``None``: max-scaled). ``cap``: adaptive only, ``|q| ≤ cap``
+    (membrane clipping; ``None``: unbounded). ``bitwise``: adaptive only, send counts bit by bit."""
     kind: str
     per_step: int
-    clip: float = 1.0   # ternary only: the threshold covers ``clip · max|x|`` (SDLLM clipping factor γ)
+    clip: float = 1.0
+    k: float | None = None
+    cap: int | None = None
+    bitwise: bool = False
+
+    @property
+    def adaptive(self) -> bool:
+        """Data-dependent train length (SDLLM's adaptive threshold)."""
+        return self.k is not None
 
     @property
     def bits_per_step(self) -> float:
@@ -32,30 +56,98 @@ class SpikeCode:
         return math.log2(self.per_step + 1) if self.kind == "gif" else math.log2(2 * self.per_step + 1)
 
     def capacity(self, steps) -> Tensor | int:
-        """Largest count reachable in ``steps`` steps: ``T·(L-1)`` or ``T·k``."""
-        return steps * self.per_step
+        """Largest count reachable in ``steps`` steps: ``T·(L-1)``, ``T·k``, or ``2**T - 1`` (bitwise)."""
+        return 2 ** steps - 1 if self.bitwise else steps * self.per_step
+
+    def limit(self, steps) -> Tensor | int | None:
+        """The clamp of ``|q|``: the capacity of fixed codes, ``cap·m`` of adaptive ones (``None``: no cap)."""
+        if not self.adaptive:
+            return self.capacity(steps)
+        return None if self.cap is None else self.cap * steps
 
     def scale_zero(self, x: Tensor, steps, dim) -> tuple[Tensor, Tensor | None]:
         """Threshold ``Δ`` and zero point ``z`` (``None`` for the symmetric ternary code) over ``dim``."""
-        n = self.capacity(steps)
         if self.kind == "gif":
-            return quant.asymmetric_scale_zero(x, n, dim)
-        return quant.symmetric_scale(x, n, dim) * self.clip, None
+            return quant.asymmetric_scale_zero(x, self.capacity(steps), dim)
+        if self.adaptive:
+            return quant.adaptive_scale(x, self.k * steps, dim), None
+        return quant.symmetric_scale(x, self.capacity(steps), dim) * self.clip, None
 
     def count(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps) -> Tensor:
         """Collapsed path: the quantizer's integer count (no spikes)."""
-        n = self.capacity(steps)
         if self.kind == "gif":
-            return quant.asymmetric_count(x, scale, zero, n)
-        return quant.symmetric_count(x, scale, n)
+            return quant.asymmetric_count(x, scale, zero, self.capacity(steps))
+        return quant.symmetric_count(x, scale, self.limit(steps))
+
+    def train_steps(self, count: Tensor, steps) -> int:
+        """Length ``T`` of the spike train that carries ``count``: the (largest) fixed step count, or what
+        the largest ``|q|`` of the tensor needs (at least 1) for adaptive codes."""
+        if not self.adaptive:
+            return int(torch.as_tensor(steps).max())
+        largest = count.abs().amax()
+        if not torch.isfinite(largest):
+            raise FloatingPointError("NaN/Inf activations reached an sdllm spike encoder: the model or its "
+                                     "quantization produced non-finite values")
+        return max(1, int(self.token_steps(largest)))
+
+    def token_steps(self, count: Tensor) -> Tensor:
+        """Steps each token (row over the last axis) needs to carry its counts: ``ceil(max|q| / per_step)``
+        (unit trains) or ``bit_length(max|q|)`` (bitwise); for accounting. ``count`` may be 0-d."""
+        largest = count.abs().amax(-1) if count.dim() else count.abs()
+        if self.bitwise:
+            return nf.bit_length(largest)
+        magnitude = largest.to(torch.int64)
+        return torch.div(magnitude + self.per_step - 1, self.per_step, rounding_mode="floor")
 
     def spikes(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps) -> Tensor:
-        """Explicit path: the spike train ``[T_max, ..., C]`` of neurons charged once with ``x/Δ + z``."""
+        """Explicit path: the spike train ``[T, ..., C]`` of neurons charged once with ``x/Δ + z``."""
         if self.kind == "gif":
             return nf.gif_encode(x / scale + zero, 1.0, self.per_step + 1, steps)
-        return nf.ternary_encode(x / scale, 1.0, self.per_step, steps)
+        if not self.adaptive:
+            return nf.ternary_encode(x / scale, 1.0, self.per_step, steps)
+        count = self.count(x, scale, zero, steps)
+        length = self.train_steps(count, steps)
+        if self.bitwise:
+            return nf.bitwise_drain(count, length)
+        return nf.ternary_drain(count, self.per_step, length)
+
+    def integrate(self, spikes: Tensor) -> Tensor:
+        """What the receiving neuron integrates over the leading (time) axis: ``Σ_t S[t]``, or
+        ``Σ_t 2^(T-1-t) S[t]`` for the bitwise train. Also applies to per-step synaptic sums ``S[t]·Cᵀ``."""
+        return nf.bitwise_decode(spikes) if self.bitwise else spikes.sum(0)
 
     def events(self, count: Tensor) -> Tensor:
-        """Number of non-zero spikes a neuron holding ``count`` fires when drained: ``ceil(|q| / per_step)``."""
+        """Non-zero spikes a neuron holding ``count`` fires: ``ceil(|q| / per_step)`` when drained, or
+        ``popcount(|q|)`` bit by bit."""
+        if self.bitwise:
+            return _popcount(count.abs().to(torch.int64))
+        if self.per_step == 1:  # unit levels: one event per unit of |q|
+            return count.abs().to(torch.int64)
         magnitude = count.abs().to(torch.int64)  # integer division: float ``q / k`` may be ``q · (1/k)`` on GPUs
         return torch.div(magnitude + self.per_step - 1, self.per_step, rounding_mode="floor")
+
+    def payload(self, count: Tensor) -> Tensor:
+        """Unit spikes ``Σ_t |S[t]|`` (a level-``j`` spike counts ``j``): ``|q|``, or ``popcount(|q|)``
+        bitwise (each bitwise spike is ±1; its weight ``2^(T-1-t)`` is applied by the synapse)."""
+        return _popcount(count.abs().to(torch.int64)) if self.bitwise else count.abs()
+
+    def clip_mask(self, x: Tensor, scale: Tensor, steps) -> Tensor | None:
+        """Where the clamp of ``|q|`` bit (the charge needed more than the limit); ``None`` where nothing
+        can clip (GIF's range covers ``[min, max]``; adaptive codes without a cap)."""
+        if self.kind == "gif":
+            return None
+        limit = self.limit(steps)
+        if limit is None:
+            return None
+        limit = torch.as_tensor(limit, device=x.device, dtype=x.dtype)
+        return nf.round_half_to_zero(x / scale).abs() > limit
+
+
+def _popcount(magnitude: Tensor) -> Tensor:
+    """Number of set bits of a non-negative int64 tensor."""
+    count = torch.zeros_like(magnitude)
+    m = magnitude
+    while bool((m > 0).any()):
+        count = count + (m & 1)
+        m = m >> 1
+    return count

@@ -19,6 +19,11 @@ modes are bit-identical whenever the weights are quantized.
 
 The GIF encoder runs as one fused Triton kernel on CUDA (:mod:`neuro_llm.spiking.kernels`, tested bit for
 bit against the torch path, which runs everywhere else and for other codes).
+
+SDLLM's adaptive code (``mean|x|/k`` per token, no fixed range) has a data-dependent train length ``T``:
+its groups take the torch path, choose their accumulator per call from the same counts in both modes
+(fp32 below 2^24, else fp64), and the bitwise train weights step ``t`` by ``2^(T-1-t)`` (exact powers of
+two), so the modes stay bit-identical there too.
 """
 from __future__ import annotations
 
@@ -195,6 +200,10 @@ class SpikingLinear(nn.Module):
             return self._forward_fused(x2d, explicit, watched, lead, x.dtype)
         out = None
         for g, plan in enumerate(self.plans):
+            if self.code.adaptive:    # data-dependent train length: the per-call torch path
+                term = self._adaptive_group(xs, g, plan, explicit, watched, lead)
+                out = term if out is None else out + term
+                continue
             operand, scale, zero = self._encode(x2d, xs, plan, explicit)
             acc = self._gemm(operand, plan, plan.steps if explicit else 1)
             if zero is not None:
@@ -211,6 +220,44 @@ class SpikingLinear(nn.Module):
         if self.bias is not None:
             out = out + self.bias.to(out.dtype)
         return out.to(x.dtype).reshape(*lead, self.out_features)
+
+    def _adaptive_group(self, xs: Tensor, g: int, plan: GroupPlan, explicit: bool, watched: bool,
+                        lead: torch.Size) -> Tensor:
+        """One channel group under SDLLM's adaptive code: ``Δ·(Σ_t w_t S[t]) Cᵀ`` (explicit) or ``Δ·q Cᵀ``,
+        accumulated exactly in float32 below 2^24, else float64 (decided from this input's train length)."""
+        xg = xs[:, plan.start:plan.end]
+        scale, zero = self.code.scale_zero(xg, plan.steps, dim=-1)
+        codes = self.codes[:, plan.start:plan.end]
+        clipped = _clipped(self.code, xg, scale, plan.steps) if watched else None
+        if explicit:
+            spikes = self.code.spikes(xg, scale, zero, plan.steps)
+            length = spikes.shape[0]   # what this input's largest count needs
+            acc_dtype = self._adaptive_accumulator(g, length)
+            acc = self.code.integrate(torch.matmul(spikes.to(acc_dtype), codes.to(acc_dtype).t()))
+            if watched:
+                spikes_out = spikes.reshape(length, *lead, plan.end - plan.start)
+                observe.notify(observe.Encoded(self.site, self.layer, self.code, self.code.integrate(spikes_out),
+                                               length, spikes=spikes_out, channels=self.perm[plan.start:plan.end],
+                                               clipped=clipped))
+        else:
+            count = self.code.count(xg, scale, zero, plan.steps)
+            length = self.code.train_steps(count, plan.steps)
+            acc_dtype = self._adaptive_accumulator(g, length)
+            acc = torch.matmul(count.to(acc_dtype), codes.to(acc_dtype).t())
+            if watched:
+                observe.notify(observe.Encoded(self.site, self.layer, self.code,
+                                               count.reshape(*lead, plan.end - plan.start), length,
+                                               channels=self.perm[plan.start:plan.end], clipped=clipped))
+        if zero is not None:
+            acc = acc - zero.to(acc_dtype) * codes.to(acc_dtype).sum(1)
+        return scale.to(acc_dtype) * acc
+
+    def _adaptive_accumulator(self, g: int, length: int) -> torch.dtype:
+        if not self.integer_weights:
+            return torch.float64
+        reach = float(self.code.capacity(length))
+        row_abs = float(self.codes[:, self.plans[g].start:self.plans[g].end].abs().sum(1, dtype=torch.int64).max())
+        return torch.float32 if reach * row_abs < EXACT_FP32 else torch.float64
 
     def _forward_fused(self, x2d: Tensor, explicit: bool, watched: bool, lead: torch.Size, dtype) -> Tensor:
         """CUDA path: per group, the fused encoder, one exact GEMM and the fused epilogue (same numbers)."""
@@ -243,3 +290,9 @@ class SpikingLinear(nn.Module):
         groups = ", ".join(f"{p.end - p.start}×T{p.steps}" for p in self.plans)
         return (f"{self.in_features}→{self.out_features}, code={self.code}, channels=[{groups}], mode={self.mode}, "
                 f"codes={str(self.codes.dtype).removeprefix('torch.')}")
+
+
+def _clipped(code: SpikeCode, x: Tensor, scale: Tensor, steps) -> int | None:
+    """How many values of ``x`` the count's clamp cut (for observers); ``None`` where nothing can clip."""
+    mask = code.clip_mask(x, scale, steps)
+    return None if mask is None else int(mask.sum())

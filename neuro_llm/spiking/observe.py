@@ -25,6 +25,7 @@ class Encoded:
     steps: int                   # steps of every channel of this event
     spikes: Tensor | None = None  # [T, ..., C] in explicit mode, None in collapsed mode
     channels: Tensor | None = None  # original channel index of each column (salient groups are permuted)
+    clipped: int | None = None    # values whose count the clamp cut (None: the code cannot clip)
 
 
 def active() -> bool:
@@ -55,16 +56,37 @@ def silenced():
         _OBSERVERS.reset(token)
 
 
+HISTOGRAM_LIMIT = 64   # count histograms keep -64..64; larger |counts| land in the end bins ±65
+
+
+def encoder_name(site: str) -> str:
+    """``layers.3.mlp.down_proj`` → ``mlp.down_proj``: one encoder position, all blocks together."""
+    parts = site.split(".")
+    return ".".join(parts[2:]) if len(parts) > 2 and parts[0] == "layers" and parts[1].isdigit() else site
+
+
+def _new_tally() -> dict:
+    return {"values": 0, "events": 0, "payload": 0.0, "clipped": 0, "tokens": 0, "token_steps": 0,
+            "token_steps_max": 0}
+
+
 @dataclass
 class SpikeStats:
     """Totals over everything encoded: ``firing_rate = events / neuron-steps`` and
-    ``avg_spike_bits = Σ steps·bits_per_step / values`` (a value is one activation element)."""
+    ``avg_spike_bits = Σ steps·bits_per_step / values`` (a value is one activation element).
+
+    Also, overall and per encoder (a site of every block, :func:`encoder_name`): spike events and unit
+    spikes per activation, how many values the count's cap clipped, the steps each token needs to carry
+    its counts (``SpikeCode.token_steps``: mean and max over tokens), and a histogram of the signed counts.
+    All of it derives from the counts, so ``collapsed`` and ``explicit`` runs report the same numbers."""
     values: int = 0
     neuron_steps: int = 0
     events: int = 0
     payload: float = 0.0        # Σ |spike level|: a level-k spike counts k
     steps_by_bits: dict = field(default_factory=dict)   # bits per step -> Σ values·steps (integers: exact sums)
     per_site: dict = field(default_factory=dict)
+    per_encoder: dict = field(default_factory=dict)
+    histogram: dict = field(default_factory=dict)   # signed count (clamped to ±(LIMIT+1)) -> frequency
 
     def on_encode(self, e: Encoded) -> None:
         values = e.count.numel()
@@ -73,7 +95,7 @@ class SpikeStats:
             payload = float(e.spikes.abs().sum(dtype=torch.float64))
         else:
             events = int(e.code.events(e.count).sum(dtype=torch.float64))
-            payload = float(e.count.abs().sum(dtype=torch.float64))
+            payload = float(e.code.payload(e.count).sum(dtype=torch.float64))
         bits_per_step = e.code.bits_per_step
         self.values += values
         self.neuron_steps += values * e.steps
@@ -84,6 +106,20 @@ class SpikeStats:
         site["values"] += values
         site["neuron_steps"] += values * e.steps
         site["events"] += events
+        token_steps = e.code.token_steps(e.count)
+        tally = self.per_encoder.setdefault(encoder_name(e.site), _new_tally())
+        tally["values"] += values
+        tally["events"] += events
+        tally["payload"] += payload
+        tally["clipped"] += e.clipped or 0
+        tally["tokens"] += token_steps.numel()
+        tally["token_steps"] += int(token_steps.sum())
+        tally["token_steps_max"] = max(tally["token_steps_max"], int(token_steps.max()) if token_steps.numel() else 0)
+        limit = HISTOGRAM_LIMIT + 1
+        binned = torch.histc(e.count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
+                             max=limit + 0.5).cpu()  # integer counts: one bin each, exact below 2^24 per call
+        for index in torch.nonzero(binned).flatten().tolist():
+            self.histogram[index - limit] = self.histogram.get(index - limit, 0) + int(binned[index])
 
     @property
     def bits(self) -> float:
@@ -112,8 +148,28 @@ class SpikeStats:
     def avg_spike_bits(self) -> float:
         return self.bits / self.values if self.values else 0.0
 
+    @staticmethod
+    def _ratios(t: dict) -> dict:
+        return {"values": t["values"], "events_per_activation": t["events"] / t["values"],
+                "unit_spikes_per_activation": t["payload"] / t["values"], "clipped": t["clipped"],
+                "clip_rate": t["clipped"] / t["values"], "token_steps_mean": t["token_steps"] / max(t["tokens"], 1),
+                "token_steps_max": t["token_steps_max"]}
+
+    def accounting(self) -> dict:
+        """Overall and per-encoder accounting, and the count histogram (JSON-ready)."""
+        total = _new_tally()
+        for t in self.per_encoder.values():
+            for key in ("values", "events", "payload", "clipped", "tokens", "token_steps"):
+                total[key] += t[key]
+            total["token_steps_max"] = max(total["token_steps_max"], t["token_steps_max"])
+        out = self._ratios(total) if total["values"] else {}
+        out["per_encoder"] = {name: self._ratios(t) for name, t in sorted(self.per_encoder.items())}
+        items = sorted(self.histogram.items())
+        out["count_histogram"] = {"counts": [k for k, _ in items], "freq": [f for _, f in items],
+                                  "end_bins": HISTOGRAM_LIMIT + 1}
+        return out
+
     def summary(self) -> dict:
         return {"firing_rate": self.firing_rate, "avg_spike_bits": self.avg_spike_bits,
                 "spike_events": self.events, "neuron_steps": self.neuron_steps, "values": self.values,
-                "spike_payload": self.payload}
-
+                "spike_payload": self.payload, "spike_accounting": self.accounting()}

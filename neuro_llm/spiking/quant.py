@@ -4,6 +4,13 @@ Activations (dynamic, per token or per channel)::
 
     asymmetric:  Δ = (max - min) / n,  z = round(-min / Δ),  q = clamp(round(x/Δ + z), 0, n),  x̂ = Δ (q - z)
     symmetric:   Δ = max|x| / n,                            q = clamp(round(x/Δ), -n, n),      x̂ = Δ q
+    adaptive:    Δ = mean|x| / k,                           q = clamp(round(x/Δ), -c, c),      x̂ = Δ q
+
+The adaptive threshold is SDLLM's step 1 as the authors' code defines it (BICLab/SpikingBrain-7B,
+``W8ASpike/quant_linear.py``, ``dynamic_spikes``; SpikingBrain report §3.3.1, eq. 19-21): the per-token
+threshold is the mean absolute activation over ``k``, so ``E|q| ≈ k`` whatever the token's scale, and an
+outlier is not clipped but gets a large count (more time steps). ``c`` is our optional cap on ``|q|``
+(membrane clipping; ``None`` = no cap, as in the authors' code).
 
 Weights (RTN, per output channel, asymmetric, ``b`` bits)::
 
@@ -39,6 +46,11 @@ def symmetric_scale(x: Tensor, n: Tensor | int, dim) -> Tensor:
     return (x.abs().amax(dim, keepdim=True) / n).clamp_min(SCALE_EPS)
 
 
+def adaptive_scale(x: Tensor, k: Tensor | float, dim) -> Tensor:
+    """Threshold ``Δ = mean|x| / k`` over ``dim`` (floored at ``SCALE_EPS``, as the authors' code)."""
+    return (x.abs().mean(dim, keepdim=True) / k).clamp_min(SCALE_EPS)
+
+
 def asymmetric_count(x: Tensor, scale: Tensor, zero: Tensor, n: Tensor | int) -> Tensor:
     """``q = clamp(round(x/Δ + z), 0, n)``."""
     q = round_half_up(x / scale + zero)
@@ -47,9 +59,11 @@ def asymmetric_count(x: Tensor, scale: Tensor, zero: Tensor, n: Tensor | int) ->
     return torch.minimum(q.clamp_min(0), n.to(device=q.device, dtype=q.dtype))
 
 
-def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int) -> Tensor:
-    """``q = clamp(round(x/Δ), -n, n)`` (ties toward zero)."""
+def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int | None) -> Tensor:
+    """``q = clamp(round(x/Δ), -n, n)`` (ties toward zero); ``n = None``: no clamp."""
     q = round_half_to_zero(x / scale)
+    if n is None:
+        return q
     n = torch.as_tensor(n, dtype=q.dtype, device=q.device)
     return torch.maximum(torch.minimum(q, n), -n)
 
