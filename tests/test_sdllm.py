@@ -99,14 +99,14 @@ def test_unbounded_counts_switch_the_accumulator_to_float64_and_modes_agree():
     x[1, 7] = 5e5  # a massive activation: alone in its token, its count is about k·C (6144)
     count = layer.code.count(x, layer.code.scale_zero(x, 1, -1)[0], None, 1)
     length = layer.code.train_steps(count, 1)
-    assert length * layer._row_abs[0] >= EXACT_FP32
-    assert layer._accumulator_dtype(0, None, length) == torch.float64
+    assert length * int(layer.codes.abs().sum(1, dtype=torch.int64).max()) >= EXACT_FP32
+    assert layer._adaptive_accumulator(0, length) == torch.float64
     layer.mode = "collapsed"
     collapsed = layer(x[:2])
     layer.mode = "explicit"
     assert torch.equal(layer(x[:2]), collapsed)
     small = torch.randn(3, 2048)  # an ordinary input stays in float32
-    assert layer._accumulator_dtype(0, None, layer.code.train_steps(layer.code.count(
+    assert layer._adaptive_accumulator(0, layer.code.train_steps(layer.code.count(
         small, layer.code.scale_zero(small, 1, -1)[0], None, 1), 1)) == torch.float32
 
 
