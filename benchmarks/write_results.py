@@ -132,16 +132,18 @@ def sdllm_curve_section(rows) -> list[str]:
         for weights in sorted({r["settings"]["weight_method"] for r in chosen}):
             ref = [r for r in chosen if r["settings"]["weight_method"] == weights and r["settings"]["method"] == "spikellm"
                    and r["settings"].get("extra_steps") == 1]
-            cands = [r for r in chosen if r["settings"]["weight_method"] == weights and r["settings"]["method"] == "sdllm"
-                     and r["events_per_activation"] <= 3.0]
-            if not ref or not cands:
-                continue
-            best = min(cands, key=lambda r: r["ppl"])
-            verdict = "met" if best["ppl"] <= ref[0]["ppl"] else "not met"
-            out.append(f"- {weights} weights: best sdllm point at ≤ 3 spike events per activation is {best['label']} "
-                       f"({best['events_per_activation']:.2f} events, ppl {best['ppl']:.2f}) vs spikellm t2 "
-                       f"({ref[0]['events_per_activation']:.2f} events, ppl {ref[0]['ppl']:.2f}): perplexity criterion "
-                       f"{verdict}.")
+            for train in ("ternary", "bitwise"):
+                cands = [r for r in chosen if r["settings"]["weight_method"] == weights
+                         and r["settings"]["method"] == "sdllm" and r["settings"]["spike_train"] == train
+                         and r["events_per_activation"] <= 3.0]
+                if not ref or not cands:
+                    continue
+                best = min(cands, key=lambda r: r["ppl"])
+                verdict = "met" if best["ppl"] <= ref[0]["ppl"] else "not met"
+                out.append(f"- {weights} weights, {train} trains: best sdllm point at ≤ 3 spike events per activation "
+                           f"is {best['label']} ({best['events_per_activation']:.2f} events, ppl {best['ppl']:.2f}) vs "
+                           f"spikellm t2 ({ref[0]['events_per_activation']:.2f} events, ppl {ref[0]['ppl']:.2f}): "
+                           f"perplexity criterion {verdict}.")
         out.append("")
     return out
 

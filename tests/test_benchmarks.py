@@ -99,5 +99,5 @@ def test_sdllm_curve_section_checks_the_issue_criterion():
             row("sdllm", 42.0, 2.99, threshold_k=3.0, count_cap=None, spike_train="ternary"),
             row("sdllm", 30.0, 5.9, threshold_k=6.0, count_cap=None, spike_train="ternary")]
     text = "\n".join(write_results.sdllm_curve_section(rows))
-    assert "best sdllm point at ≤ 3 spike events per activation is sdllm-42.0" in text
+    assert "ternary trains: best sdllm point at ≤ 3 spike events per activation is sdllm-42.0" in text
     assert "perplexity criterion met" in text
