@@ -30,6 +30,10 @@ PRESETS = {
     "sdllm-w4": dict(method="sdllm", wbits=4),
     "sdllm-omniquant-w4": dict(method="sdllm", weight_method="omniquant", wbits=4),
     "sdllm-bitwise-w4": dict(method="sdllm", wbits=4, spike_train="bitwise"),
+    # k = 6 sent bit by bit: about 1.6 spike events per activation (CPU curve), finer counts than k = 3
+    "sdllm-bitwise-k6-w4": dict(method="sdllm", wbits=4, spike_train="bitwise", threshold_k=6.0),
+    "sdllm-bitwise-k6-omniquant-w4": dict(method="sdllm", weight_method="omniquant", wbits=4, spike_train="bitwise",
+                                          threshold_k=6.0),
     # the old max-scaled code (threshold max|x|/(2**(abits-1)-1)), kept as a comparison
     "sdllm-max-w4a4": dict(method="sdllm", threshold="max", wbits=4, abits=4),
     "sdllm-max-w4a8": dict(method="sdllm", threshold="max", wbits=4, abits=8),

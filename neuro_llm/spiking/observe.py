@@ -139,6 +139,12 @@ class SpikeStats:
             mine = self.per_site.setdefault(name, {"values": 0, "neuron_steps": 0, "events": 0})
             for key, value in site.items():
                 mine[key] += value
+        for name, tally in other.per_encoder.items():   # the per-encoder accounting: sums, and a max
+            mine = self.per_encoder.setdefault(name, _new_tally())
+            for key, value in tally.items():
+                mine[key] = max(mine[key], value) if key == "token_steps_max" else mine[key] + value
+        for count, freq in other.histogram.items():
+            self.histogram[count] = self.histogram.get(count, 0) + freq
 
     @property
     def firing_rate(self) -> float:
