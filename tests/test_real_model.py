@@ -43,7 +43,8 @@ def test_spiking_smollm2_explicit_equals_collapsed(smollm2, tokens, encoding):
     model, tok = smollm2
     calibration = tokens[1000:1256].view(1, -1)
     snn = convert(model, SpikeConfig(**ENCODINGS[encoding]), calibration=calibration, progress=False)
-    ids = tokens[:300].view(1, -1)
+    # SDLLM's uncapped trains run to thousands of steps on outliers: fewer tokens keep explicit mode in memory
+    ids = tokens[: 64 if encoding == "ternary" else 300].view(1, -1)
     stats = {}
     logits = {}
     with torch.no_grad():

@@ -233,7 +233,9 @@ class SpikingLinear(nn.Module):
             spikes = self.code.spikes(xg, scale, zero, plan.steps)
             length = spikes.shape[0]   # what this input's largest count needs
             acc_dtype = self._adaptive_accumulator(g, length)
-            acc = self.code.integrate(torch.matmul(spikes.to(acc_dtype), codes.to(acc_dtype).t()))
+            # Σ_t w_t S[t] Cᵀ = (Σ_t w_t S[t]) Cᵀ exactly (integers): integrate first, so a train thousands of
+            # steps long (an outlier's count) never forms a [T, tokens, out] tensor
+            acc = torch.matmul(self.code.integrate(spikes).to(acc_dtype), codes.to(acc_dtype).t())
             if watched:
                 spikes_out = spikes.reshape(length, *lead, plan.end - plan.start)
                 observe.notify(observe.Encoded(self.site, self.layer, self.code, self.code.integrate(spikes_out),
