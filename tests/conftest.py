@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
-import torch
-from hypothesis import HealthCheck, settings
+# Triton kernels run on the CPU through Triton's interpreter in these tests. Set it before anything can
+# import triton (transformers and torch may, depending on the suite's order); there is no GPU here anyway.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Hypothesis profiles: "ci" (default), "dev" (quick) and "thorough"; choose with HYPOTHESIS_PROFILE=...
 # Tests that set their own max_examples keep it; deadlines are off everywhere (CPU-shared machines).
