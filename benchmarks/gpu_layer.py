@@ -104,6 +104,7 @@ def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
     if not device.startswith("cuda") or not kernels.available():
         return
     g = torch.Generator(device=device).manual_seed(3)
+    fp8_layers = 0
     for name, layer in model.named_modules():
         if not isinstance(layer, SpikingLinear):
             continue
@@ -114,10 +115,28 @@ def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
                 fused = layer(x)
                 with kernels.disabled():
                     reference = layer(x)
+                canonical = canonical_layout_output(layer, x)
             if not torch.equal(fused, reference):
                 raise AssertionError(f"{name} ({layer.mode}): the Triton path differs from the torch reference")
+            if not torch.equal(fused, canonical):
+                raise AssertionError(f"{name} ({layer.mode}): the float8 GEMMs differ from the bf16 GEMMs")
         layer.mode = mode
-    log("Triton kernels == torch reference on the device (every linear, both modes)")
+        fp8_layers += layer.fp8_layout
+    log(f"Triton kernels == torch reference, float8 GEMMs ({fp8_layers} linears) == bf16 GEMMs on the device "
+        "(every linear, both modes)")
+
+
+def canonical_layout_output(layer, x):
+    """``layer(x)`` with the canonical int8 codes and bf16/fp16 GEMMs (float8 switched off), layout restored."""
+    if not layer.fp8_layout:
+        return layer(x)
+    os.environ["NEURO_LLM_FP8"] = "0"
+    try:
+        layer.prepare_for(x.device)
+        return layer(x)
+    finally:
+        del os.environ["NEURO_LLM_FP8"]
+        layer.prepare_for(x.device)
 
 
 def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repeats: int, dtype: torch.dtype,

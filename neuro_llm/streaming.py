@@ -40,9 +40,14 @@ class BlockStreamer:
         return all(t.device == self.device for *_, t in _tensors(self.blocks[i]))
 
     def _pin(self, i: int) -> None:
-        """Pin block ``i``'s host tensors once (replacing them, so host memory is not doubled)."""
+        """Lay block ``i``'s host tensors out for the device (float8 weight codes where it runs exact float8
+        GEMMs: the copy is then used as it arrives) and pin them once (replacing them, so host memory is not
+        doubled)."""
         if not self.cuda or i in self._pinned:
             return
+        for module in self.blocks[i].modules():
+            if hasattr(module, "prepare_for"):
+                module.prepare_for(self.device)
         for module, kind, name, tensor in _tensors(self.blocks[i]):
             if tensor.device.type == "cpu" and not tensor.is_pinned():
                 pinned = tensor.pin_memory()

@@ -82,6 +82,22 @@ def unroll(step: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], currents: Te
     return torch.stack(out), mem
 
 
+def _times(steps: Tensor | int, factor, like: Tensor) -> Tensor | float:
+    """``steps · factor`` as a Python number when ``steps`` is one (no host-to-device copy, nothing a CUDA
+    graph cannot capture), else as a tensor on ``like``'s device and dtype."""
+    if isinstance(steps, Tensor):
+        return steps.to(device=like.device, dtype=like.dtype) * factor
+    return steps * factor
+
+
+def largest_steps(steps: Tensor | int, max_steps: int | None = None) -> int:
+    """``max(steps)``: ``max_steps`` when the caller knows it (a per-channel tensor on a GPU would otherwise
+    be read back by the host), else computed."""
+    if max_steps is not None:
+        return int(max_steps)
+    return int(steps) if not isinstance(steps, Tensor) else int(steps.max())
+
+
 def encode_constant(step: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], current: Tensor,
                     steps: Tensor | int) -> Tensor:
     """Spike train ``[T_max, ...]`` of neurons fed the constant ``current`` for their ``steps`` steps, from rest."""
@@ -105,8 +121,9 @@ def gif_step(current: Tensor, mem: Tensor, threshold: Tensor | float, levels: in
 def gif_count(charge: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int) -> Tensor:
     """Total spike count of a GIF neuron charged once with ``charge`` and drained for ``steps`` steps:
     ``clamp(floor(charge/θ + 1/2), 0, steps·(L-1))``."""
-    limit = torch.as_tensor(steps, device=charge.device, dtype=charge.dtype) * (levels - 1)
-    return torch.minimum(torch.clamp(round_half_up(charge / threshold), min=0), limit)
+    limit = _times(steps, levels - 1, charge)
+    count = torch.clamp(round_half_up(charge / threshold), min=0)
+    return count.clamp(max=limit) if not isinstance(limit, Tensor) else torch.minimum(count, limit)
 
 
 def gif_drain(count: Tensor, levels: int, max_steps: int) -> Tensor:
@@ -116,11 +133,12 @@ def gif_drain(count: Tensor, levels: int, max_steps: int) -> Tensor:
     return torch.clamp(count.unsqueeze(0) - t * (levels - 1), 0, levels - 1)
 
 
-def gif_encode(charge: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int) -> Tensor:
+def gif_encode(charge: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int,
+               max_steps: int | None = None) -> Tensor:
     """Spike train ``[T_max, ...]`` of GIF neurons charged once with ``charge`` (the SpikeLLM
-    decomposition). ``steps`` may be a per-channel tensor; channel ``c`` is silent after ``steps[c]``."""
-    max_steps = int(torch.as_tensor(steps).max())
-    return gif_drain(gif_count(charge, threshold, levels, steps), levels, max_steps)
+    decomposition). ``steps`` may be a per-channel tensor; channel ``c`` is silent after ``steps[c]``
+    (``max_steps``: its maximum, if known)."""
+    return gif_drain(gif_count(charge, threshold, levels, steps), levels, largest_steps(steps, max_steps))
 
 
 def gif_encode_rate(current: Tensor, threshold: Tensor | float, levels: int, steps: Tensor | int) -> Tensor:
@@ -149,14 +167,18 @@ def ternary_step(current: Tensor, mem: Tensor, threshold: Tensor | float, max_le
 
 def clip_membrane(mem: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
     """SDLLM membrane clipping: ``clamp(V, -T·k·θ, T·k·θ)``."""
-    bound = torch.as_tensor(steps, device=mem.device, dtype=mem.dtype) * max_level * threshold
+    bound = _times(steps, max_level, mem) * threshold
+    if not isinstance(bound, Tensor):
+        return mem.clamp(-bound, bound)
     return torch.maximum(torch.minimum(mem, bound), -bound)
 
 
 def ternary_count(charge: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
     """Signed total count of a clipped ternary neuron: ``clamp(round_half_to_zero(charge/θ), -T·k, T·k)``."""
-    limit = torch.as_tensor(steps, device=charge.device, dtype=charge.dtype) * max_level
+    limit = _times(steps, max_level, charge)
     count = round_half_to_zero(charge / threshold)
+    if not isinstance(limit, Tensor):
+        return count.clamp(-limit, limit)
     return torch.maximum(torch.minimum(count, limit), -limit)
 
 
@@ -166,10 +188,11 @@ def ternary_drain(count: Tensor, max_level: int, max_steps: int) -> Tensor:
     return torch.sign(count).unsqueeze(0) * torch.clamp(count.abs().unsqueeze(0) - t * max_level, 0, max_level)
 
 
-def ternary_encode(charge: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:
+def ternary_encode(charge: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int,
+                   max_steps: int | None = None) -> Tensor:
     """Spike train ``[T_max, ...]`` of clipped ternary neurons charged once with ``charge``."""
-    max_steps = int(torch.as_tensor(steps).max())
-    return ternary_drain(ternary_count(charge, threshold, max_level, steps), max_level, max_steps)
+    return ternary_drain(ternary_count(charge, threshold, max_level, steps), max_level,
+                         largest_steps(steps, max_steps))
 
 
 def ternary_encode_rate(current: Tensor, threshold: Tensor | float, max_level: int, steps: Tensor | int) -> Tensor:

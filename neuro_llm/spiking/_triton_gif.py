@@ -11,7 +11,7 @@ def round_half_up(v):
 
 
 @triton.jit
-def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, scale_ptr, zero_ptr,
+def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, step_stride, scale_ptr, zero_ptr,
                       n, per_step, T_OUT: tl.constexpr, SPIKES: tl.constexpr, GATHER: tl.constexpr,
                       BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
@@ -48,7 +48,7 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, sc
         if SPIKES:
             for t in tl.static_range(T_OUT):
                 s = tl.minimum(tl.maximum(q - t * per_step, 0.0), per_step)
-                tl.store(out_row + t * n_cols + offs, s.to(out_ptr.dtype.element_ty), mask=mask)
+                tl.store(out_row + t * step_stride + offs, s.to(out_ptr.dtype.element_ty), mask=mask)
         else:
             tl.store(out_row + offs, q.to(out_ptr.dtype.element_ty), mask=mask)
 

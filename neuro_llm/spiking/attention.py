@@ -49,12 +49,15 @@ class SpikingAttention(nn.Module):
         self.code, self.steps, self.site, self.layer, self.mode = code, steps, site, layer, mode
         self.register_buffer("k_steps", None if k_steps is None else k_steps.to(torch.long))
         self.register_buffer("v_steps", None if v_steps is None else v_steps.to(torch.long))
+        # the trains' lengths, known on the host (no read-back of a device tensor in the forward)
+        self._max_steps = {name: None if t is None else int(t.max()) for name, t in (("k", k_steps), ("v", v_steps))}
 
     def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
         """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count."""
         steps = self.steps if channel_steps is None else channel_steps.to(x.dtype)
         scale, zero = self.code.scale_zero(x, steps, dim)
-        spikes = self.code.spikes(x, scale, zero, steps) if self.mode == "explicit" else None
+        longest = self.steps if channel_steps is None else self._max_steps.get(name)
+        spikes = self.code.spikes(x, scale, zero, steps, longest) if self.mode == "explicit" else None
         count = self.code.integrate(spikes) if spikes is not None else self.code.count(x, scale, zero, steps)
         if observe.active():
             self._notify(f"{self.site}.{name}", count, spikes, channel_steps, self.code.clip_mask(x, scale, steps))

@@ -83,7 +83,7 @@ class SpikeCode:
         """Length ``T`` of the spike train that carries ``count``: the (largest) fixed step count, or what
         the largest ``|q|`` of the tensor needs (at least 1) for adaptive codes."""
         if not self.adaptive:
-            return int(torch.as_tensor(steps).max())
+            return nf.largest_steps(steps)
         largest = count.abs().amax()
         if not torch.isfinite(largest):
             raise FloatingPointError("NaN/Inf activations reached an sdllm spike encoder: the model or its "
@@ -99,12 +99,13 @@ class SpikeCode:
         magnitude = largest.to(torch.int64)
         return torch.div(magnitude + self.per_step - 1, self.per_step, rounding_mode="floor")
 
-    def spikes(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps) -> Tensor:
-        """Explicit path: the spike train ``[T, ..., C]`` of neurons charged once with ``x/Δ + z``."""
+    def spikes(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps, max_steps: int | None = None) -> Tensor:
+        """Explicit path: the spike train ``[T, ..., C]`` of neurons charged once with ``x/Δ + z``
+        (``max_steps``: the largest of per-channel ``steps``, when the caller knows it without a host read)."""
         if self.kind == "gif":
-            return nf.gif_encode(x / scale + zero, 1.0, self.per_step + 1, steps)
+            return nf.gif_encode(x / scale + zero, 1.0, self.per_step + 1, steps, max_steps)
         if not self.adaptive:
-            return nf.ternary_encode(x / scale, 1.0, self.per_step, steps)
+            return nf.ternary_encode(x / scale, 1.0, self.per_step, steps, max_steps)
         count = self.count(x, scale, zero, steps)
         length = self.train_steps(count, steps)
         if self.bitwise:
@@ -139,7 +140,8 @@ class SpikeCode:
         limit = self.limit(steps)
         if limit is None:
             return None
-        limit = torch.as_tensor(limit, device=x.device, dtype=x.dtype)
+        if isinstance(limit, Tensor):
+            limit = limit.to(device=x.device, dtype=x.dtype)
         return nf.round_half_to_zero(x / scale).abs() > limit
 
 

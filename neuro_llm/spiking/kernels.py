@@ -83,23 +83,28 @@ def _kernel():
 
 
 def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor | None = None,
-               out_dtype: torch.dtype = torch.int8) -> tuple[Tensor, Tensor, Tensor]:
+               out_dtype: torch.dtype = torch.int8, width: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """``x[M, K]`` (rows contiguous) → ``(out, scale [M, 1], zero [M, 1])`` for the GIF code with ``per_step =
     L-1`` and ``steps`` steps over the columns ``cols`` (int32; all columns in order if ``None``).
 
-    ``out`` is ``[M, steps·C]`` (spikes, step-major within a row) when ``spikes`` else ``[M, C]`` (counts)."""
+    ``out`` is ``[M, steps·W]`` (spikes, step-major within a row) when ``spikes`` else ``[M, W]`` (counts), with
+    ``W = width`` (default ``C``): columns ``C..W-1`` of every step are zeros (GEMM operands padded to a multiple
+    of 16 columns, against zero weight columns)."""
     if x.dim() != 2 or x.stride(1) != 1:
         raise ValueError("gif_encode expects a 2-D tensor with contiguous rows")
     rows = x.shape[0]
     n_cols = x.shape[1] if cols is None else cols.numel()
-    width = steps * n_cols if spikes else n_cols
-    out = torch.empty(rows, width, dtype=out_dtype, device=x.device)
+    width = n_cols if width is None else width
+    if width < n_cols:
+        raise ValueError(f"gif_encode: width {width} is narrower than the {n_cols} encoded columns")
+    total = steps * width if spikes else width
+    out = (torch.zeros if width > n_cols else torch.empty)(rows, total, dtype=out_dtype, device=x.device)
     scale = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
     zero = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
     if rows == 0:
         return out, scale, zero
     block = min(BLOCK, max(16, 1 << (n_cols - 1).bit_length()))
-    _kernel()[(rows,)](x, x.stride(0), x if cols is None else cols, n_cols, out, out.stride(0), scale, zero,
+    _kernel()[(rows,)](x, x.stride(0), x if cols is None else cols, n_cols, out, out.stride(0), width, scale, zero,
                        float(steps * per_step), float(per_step), T_OUT=steps, SPIKES=spikes,
                        GATHER=cols is not None, BLOCK=block, num_warps=4 if block >= 512 else 2)
     return out, scale, zero
@@ -138,16 +143,18 @@ def _interpreted() -> bool:
 
 
 def gif_encode_reference(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor | None = None,
-                         out_dtype: torch.dtype = torch.int8) -> tuple[Tensor, Tensor, Tensor]:
+                         out_dtype: torch.dtype = torch.int8, width: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The torch definition :func:`gif_encode` is tested against: ``SpikeCode("gif", per_step)`` on the
-    float32 columns, the spikes laid out ``[M, T·C]`` step-major."""
+    float32 columns, the spikes laid out ``[M, T·W]`` step-major (each step zero-padded to ``width``)."""
     from neuro_llm.spiking.codes import SpikeCode
 
     code = SpikeCode("gif", per_step)
     xs = x.float() if cols is None else x.float()[:, cols.long()]
     scale, zero = code.scale_zero(xs, steps, dim=-1)
+    pad = 0 if width is None else width - xs.shape[1]
     if spikes:
-        out = code.spikes(xs, scale, zero, steps).permute(1, 0, 2).reshape(xs.shape[0], -1)
+        out = torch.nn.functional.pad(code.spikes(xs, scale, zero, steps), (0, pad))
+        out = out.permute(1, 0, 2).reshape(xs.shape[0], -1)
     else:
-        out = code.count(xs, scale, zero, steps)
+        out = torch.nn.functional.pad(code.count(xs, scale, zero, steps), (0, pad))
     return out.to(out_dtype), scale, zero

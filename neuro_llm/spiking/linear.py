@@ -33,7 +33,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from neuro_llm.spiking import kernels, observe
+from neuro_llm.spiking import gemm, kernels, observe
 from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
@@ -45,13 +45,27 @@ EXACT_OPERAND = ((torch.bfloat16, 256), (torch.float16, 2048))  # largest intege
 class GroupPlan:
     """How one channel group's GEMM runs, fixed when the layer is built (no per-call host syncs):
     ``accumulate`` float32 (exact: ``bound < 2^24``) or float64; ``operand``: the dtype of both GEMM
-    operands on CUDA (bf16/fp16 when exact, with float32 output; else the accumulator dtype)."""
+    operands on CUDA without float8 (bf16/fp16 when exact, with float32 output; else the accumulator dtype);
+    ``fp8_spikes`` / ``fp8_counts``: the explicit / collapsed operand and the codes are exact in float8
+    (magnitudes ≤ 16); ``offset``: the group's first column in the float8 layout, where every group is
+    zero-padded to ``padded_width`` (a multiple of 16) columns."""
     start: int
     end: int
     steps: int
     bound: float          # n · max_row Σ_c |C_gc|: no partial sum of the GEMM exceeds it
     accumulate: torch.dtype
     operand: torch.dtype
+    offset: int = 0
+    fp8_spikes: bool = False
+    fp8_counts: bool = False
+
+    @property
+    def width(self) -> int:
+        return self.end - self.start
+
+    @property
+    def padded_width(self) -> int:
+        return gemm.padded(self.width)
 
 
 def _operand_dtype(largest: float, accumulate: torch.dtype) -> torch.dtype:
@@ -104,27 +118,89 @@ class SpikingLinear(nn.Module):
         rowsums = [self.codes[:, a:b].to(torch.int64).sum(1) for a, b, _ in self.groups]
         self.register_buffer("_rowsum", torch.stack(rowsums).to(torch.int32) if self.integer_weights and rowsums
                              else None, persistent=False)
-        self.plans = [self._plan(a, b, steps) for a, b, steps in self.groups]
+        self.plans, offset = [], 0
+        for a, b, steps in self.groups:
+            self.plans.append(self._plan(a, b, steps, offset))
+            offset += self.plans[-1].padded_width
+        self._canonical_dtype = self.codes.dtype
+        self.fp8_layout = False   # True: codes are float8, each group zero-padded (see prepare_for)
         # the fused CUDA path (encoder kernel + epilogue kernel): GIF codes on integer weights, float32 GEMMs
         self._fused_epilogue = (code is not None and code.kind == "gif" and self.integer_weights
                                 and all(p.accumulate == torch.float32 for p in self.plans))
 
-    def _plan(self, start: int, end: int, steps: int) -> GroupPlan:
+    def _plan(self, start: int, end: int, steps: int, offset: int) -> GroupPlan:
         if not self.integer_weights or self.code is None:
-            return GroupPlan(start, end, steps, float("inf"), torch.float64, torch.float64)
+            return GroupPlan(start, end, steps, float("inf"), torch.float64, torch.float64, offset)
         codes = self.codes[:, start:end].to(torch.int64)
         n = float(self.code.capacity(steps))        # spikes and counts of the group are at most n in magnitude
         bound = n * float(codes.abs().sum(1).max()) if codes.numel() else 0.0
         accumulate = torch.float32 if bound < EXACT_FP32 else torch.float64
-        largest = max(n, float(codes.abs().max()) if codes.numel() else 0.0)
-        return GroupPlan(start, end, steps, bound, accumulate, _operand_dtype(largest, accumulate))
+        largest_code = float(codes.abs().max()) if codes.numel() else 0.0
+        largest = max(n, largest_code)
+        fp8 = (accumulate == torch.float32 and not self.code.adaptive and largest_code <= gemm.FP8_EXACT
+               and self.out_features % gemm.ALIGN == 0)
+        return GroupPlan(start, end, steps, bound, accumulate, _operand_dtype(largest, accumulate), offset,
+                         fp8_spikes=fp8 and self.code.capacity(1) <= gemm.FP8_EXACT,
+                         fp8_counts=fp8 and n <= gemm.FP8_EXACT)
+
+    # -- storage layout ------------------------------------------------------------------------------
+    @property
+    def fp8_eligible(self) -> bool:
+        """Whether the codes can take the float8 layout (every group exact in float8 in at least one mode)."""
+        return gemm.FP8 is not None and bool(self.plans) and all(p.fp8_spikes or p.fp8_counts for p in self.plans)
+
+    def canonical_codes(self) -> Tensor:
+        """The codes ``[out, in]`` in ``perm``'s order as the narrowest integer type (what is saved)."""
+        if not self.fp8_layout:
+            return self.codes
+        return torch.cat([self.codes[:, p.offset:p.offset + p.width] for p in self.plans], 1).to(self._canonical_dtype)
+
+    def _fp8_codes(self, canonical: Tensor) -> Tensor:
+        out = torch.zeros(self.out_features, sum(p.padded_width for p in self.plans), dtype=gemm.FP8,
+                          device=canonical.device)
+        for p in self.plans:
+            out[:, p.offset:p.offset + p.width] = canonical[:, p.start:p.end].to(gemm.FP8)
+        return out
+
+    def prepare_for(self, device: torch.device | str) -> None:
+        """Lay the codes out for ``device`` (where they are now or are about to be copied): float8 with
+        16-aligned zero-padded groups where exact float8 GEMMs run there (:func:`gemm.exact_on`), else the
+        canonical integer codes. The values, and every output, are the same in both layouts."""
+        want = self.fp8_eligible and gemm.exact_on(device)
+        if want == self.fp8_layout:
+            return
+        self.codes = self._fp8_codes(self.codes) if want else self.canonical_codes()
+        self.fp8_layout = want
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.fp8_layout:
+            destination[prefix + "codes"] = self.canonical_codes()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "codes"
+        incoming = state_dict.get(key)
+        if self.fp8_layout and incoming is not None and incoming.shape == (self.out_features, self.in_features):
+            state_dict[key] = self._fp8_codes(incoming.to(self.codes.device))
+            try:
+                return super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+            finally:
+                state_dict[key] = incoming
+        return super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _apply(self, fn, recurse=True):
-        """``.to(dtype)`` casts the bias like the dense model's; the float32 weight scale only moves."""
-        scale = self.weight_scale
+        """``.to(dtype)`` casts the bias like the dense model's; the float32 weight scale and the (float8)
+        codes only move; arriving on a CUDA device lays the codes out for it (:meth:`prepare_for`). A host
+        keeps the layout the codes arrive in (both compute the same numbers there; no conversion pass when
+        a converted block goes back to the host to be streamed)."""
+        scale, codes = self.weight_scale, self.codes
         super()._apply(fn, recurse)
         if scale is not None and self.weight_scale.dtype != scale.dtype:
             self.weight_scale = scale.to(self.weight_scale.device)
+        if self.codes.dtype != codes.dtype:
+            self.codes = codes.to(self.codes.device)
+        if self.codes.is_cuda:
+            self.prepare_for(self.codes.device)
         return self
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -135,16 +211,34 @@ class SpikingLinear(nn.Module):
     @property
     def weight(self) -> Tensor:
         """Dequantized weight ``s ⊙ C`` (float32) in the original channel order (for inspection and saliency)."""
-        w = torch.empty(self.codes.shape, dtype=torch.float32, device=self.codes.device)
-        w[:, self.perm] = self.codes.float()
+        w = torch.empty(self.out_features, self.in_features, dtype=torch.float32, device=self.codes.device)
+        w[:, self.perm] = self.canonical_codes().float()
         return w * self.weight_scale if self.weight_scale is not None else w
 
     def weight_bytes(self) -> int:
         """Bytes this layer's weights occupy (codes, scales, bias, channel order)."""
         return sum(t.numel() * t.element_size() for t in (*self.buffers(), *self.parameters()) if t is not None)
 
-    def _gemm(self, operand: Tensor, plan: GroupPlan, tiles: int) -> Tensor:
-        """``operand [M, tiles·C_g] @ [C_g … C_g]ᵀ`` with the plan's exact accumulation (float32 or float64 out)."""
+    def _gemm(self, operand: Tensor, plan: GroupPlan, explicit: bool) -> Tensor:
+        """``operand [M, tiles·W] @ [C_g … C_g]ᵀ`` with the plan's exact accumulation (float32 or float64 out);
+        ``W`` is the group's width, or its padded width when the codes are in the float8 layout (then the
+        operand's pad columns are zeros, against zero weight columns)."""
+        tiles = plan.steps if explicit else 1
+        if self.fp8_layout:
+            weight = self.codes[:, plan.offset:plan.offset + plan.padded_width]
+            if plan.fp8_spikes if explicit else plan.fp8_counts:
+                weight = weight if tiles == 1 else weight.repeat(1, tiles)
+                if operand.is_cuda or gemm.exact_on(operand.device):
+                    return gemm.mm(operand if operand.dtype == gemm.FP8 else operand.to(gemm.FP8), weight)
+                return torch.mm(operand.float(), weight.float().t())   # float8 codes on a host: exact in float32
+            # counts beyond float8's exact range (a salient group's collapsed count): bf16/fp16 or float32
+            dtype = plan.operand if operand.is_cuda and plan.operand in (torch.bfloat16, torch.float16) \
+                else plan.accumulate
+            weight = weight.to(dtype)
+            weight = weight if tiles == 1 else weight.repeat(1, tiles)
+            if dtype == torch.float32:
+                return torch.mm(operand.to(dtype), weight.t())
+            return _mm_float32_out(operand.to(dtype), weight)
         weight = self.codes[:, plan.start:plan.end]
         cuda_half = operand.is_cuda and plan.operand in (torch.bfloat16, torch.float16)
         dtype = plan.operand if cuda_half else plan.accumulate
@@ -157,27 +251,34 @@ class SpikingLinear(nn.Module):
             pad = 16 - weight.shape[1] % 16
             weight, operand = F.pad(weight, (0, pad)), F.pad(operand.to(dtype), (0, pad))
         if cuda_half:
-            try:
-                return torch.mm(operand.to(dtype), weight.t(), out_dtype=torch.float32)
-            except (TypeError, RuntimeError):  # a torch without mm(..., out_dtype=): float32 operands, also exact
-                return torch.mm(operand.float(), weight.float().t())
+            return _mm_float32_out(operand.to(dtype), weight)
         return torch.mm(operand.to(dtype), weight.t())
 
+    def _operand_dtype(self, plan: GroupPlan, explicit: bool, device: torch.device) -> torch.dtype:
+        """The dtype the encoder writes its GEMM operand in (integers, exact in every choice)."""
+        if self.fp8_layout and (plan.fp8_spikes if explicit else plan.fp8_counts):
+            return gemm.FP8
+        if plan.operand in (torch.bfloat16, torch.float16) and device.type == "cuda":
+            return plan.operand
+        return torch.float32
+
     def _encode(self, x2d: Tensor, xs: Tensor | None, plan: GroupPlan, explicit: bool):
-        """``(operand [M, T·C] or [M, C], scale [M, 1], zero [M, 1] | None, spikes [T, M, C] | None, count)``."""
+        """``(operand [M, T·W] or [M, W], scale [M, 1], zero [M, 1] | None)``; ``W`` as in :meth:`_gemm`."""
         steps = plan.steps
+        width = plan.padded_width if self.fp8_layout else plan.width
         if xs is None:  # fused kernel (GIF on CUDA): reads the group's columns of x itself
-            dtype = plan.operand if plan.operand in (torch.bfloat16, torch.float16) and x2d.is_cuda else torch.float32
             operand, scale, zero = kernels.gif_encode(x2d, self.code.per_step, steps, explicit,
-                                                      cols=self._cols[plan.start:plan.end], out_dtype=dtype)
+                                                      cols=self._cols[plan.start:plan.end],
+                                                      out_dtype=self._operand_dtype(plan, explicit, x2d.device),
+                                                      width=width)
             return operand, scale, zero
         xg = xs[:, plan.start:plan.end]
         scale, zero = self.code.scale_zero(xg, steps, dim=-1)
         if explicit:
-            spikes = self.code.spikes(xg, scale, zero, steps)           # [T, M, C]
-            operand = spikes.permute(1, 0, 2).reshape(xg.shape[0], -1)   # [M, T·C], step-major
+            operand = F.pad(self.code.spikes(xg, scale, zero, steps), (0, width - plan.width))  # [T, M, W]
+            operand = operand.permute(1, 0, 2).reshape(xg.shape[0], -1)   # [M, T·W], step-major
         else:
-            operand = self.code.count(xg, scale, zero, steps)
+            operand = F.pad(self.code.count(xg, scale, zero, steps), (0, width - plan.width))
         return operand, scale, zero
 
     # -- forward ------------------------------------------------------------------------------------
@@ -205,7 +306,7 @@ class SpikingLinear(nn.Module):
                 out = term if out is None else out + term
                 continue
             operand, scale, zero = self._encode(x2d, xs, plan, explicit)
-            acc = self._gemm(operand, plan, plan.steps if explicit else 1)
+            acc = self._gemm(operand, plan, explicit)
             if zero is not None:
                 if self.integer_weights:
                     acc = acc - zero.to(acc.dtype) * self._rowsum[g].to(acc.dtype)
@@ -268,7 +369,7 @@ class SpikingLinear(nn.Module):
         weight_scale = self.weight_scale.reshape(-1)
         for g, plan in enumerate(self.plans):
             operand, scale, zero = self._encode(x2d, None, plan, explicit)
-            acc = self._gemm(operand, plan, plan.steps if explicit else 1)
+            acc = self._gemm(operand, plan, explicit)
             last = g == len(self.plans) - 1
             partial = kernels.linear_epilogue(acc, scale, zero, self._rowsum[g], partial, out if last else None,
                                               weight_scale, self.bias)
@@ -278,20 +379,31 @@ class SpikingLinear(nn.Module):
 
     def _notify(self, operand: Tensor, plan: GroupPlan, lead: torch.Size, explicit: bool) -> None:
         columns = plan.end - plan.start
+        width = operand.shape[-1] // (plan.steps if explicit else 1)
+        operand = operand.float().reshape(-1, plan.steps if explicit else 1, width)[..., :columns]
         if explicit:
-            spikes = operand.float().reshape(-1, plan.steps, columns).permute(1, 0, 2)
+            spikes = operand.permute(1, 0, 2)
             spikes = spikes.reshape(plan.steps, *lead, columns)
             observe.notify(observe.Encoded(self.site, self.layer, self.code, spikes.sum(0), plan.steps,
                                            spikes=spikes, channels=self.perm[plan.start:plan.end]))
         else:
             observe.notify(observe.Encoded(self.site, self.layer, self.code,
-                                           operand.float().reshape(*lead, columns), plan.steps,
+                                           operand.reshape(*lead, columns), plan.steps,
                                            channels=self.perm[plan.start:plan.end]))
 
     def extra_repr(self) -> str:
         groups = ", ".join(f"{p.end - p.start}×T{p.steps}" for p in self.plans)
         return (f"{self.in_features}→{self.out_features}, code={self.code}, channels=[{groups}], mode={self.mode}, "
                 f"codes={str(self.codes.dtype).removeprefix('torch.')}")
+
+
+def _mm_float32_out(operand: Tensor, weight: Tensor) -> Tensor:
+    """``operand @ weightᵀ`` of bf16/fp16 operands with float32 output (exact for integers; float32 operands
+    on a torch without ``mm(..., out_dtype=)``)."""
+    try:
+        return torch.mm(operand, weight.t(), out_dtype=torch.float32)
+    except (TypeError, RuntimeError):
+        return torch.mm(operand.float(), weight.float().t())
 
 
 def _clipped(code: SpikeCode, x: Tensor, scale: Tensor, steps) -> int | None:

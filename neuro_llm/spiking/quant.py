@@ -64,7 +64,9 @@ def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int | None) -> Tensor:
     q = round_half_to_zero(x / scale)
     if n is None:
         return q
-    n = torch.as_tensor(n, dtype=q.dtype, device=q.device)
+    if not isinstance(n, torch.Tensor):  # no host-to-device copy of a Python number
+        return q.clamp(-n, n)
+    n = n.to(dtype=q.dtype, device=q.device)
     return torch.maximum(torch.minimum(q, n), -n)
 
 
