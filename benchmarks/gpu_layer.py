@@ -95,6 +95,26 @@ def timed(model, ids, device: str, repeats: int) -> dict:
     return {"seconds": min(times), "activation_peak_bytes": peak, "resident_bytes": resident, "logits": logits}
 
 
+def timed_graph(model, ids, device: str, repeats: int, eager_logits: torch.Tensor) -> dict:
+    """Best of ``repeats`` replays of the forward captured as a CUDA graph, and whether its logits equal the eager
+    forward's (cuBLAS/SDPA may pick other kernels under capture, so float parts can round differently)."""
+    from neuro_llm.graphs import GraphedForward
+
+    graphed = GraphedForward(model, ids)
+    logits = graphed(ids)
+    sync(device)
+    same = bool(torch.equal(logits, eager_logits))
+    deviation = float((logits.float() - eager_logits.float()).abs().max())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        graphed(ids)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    del graphed
+    return {"graph_seconds": min(times), "graph_equals_eager": same, "graph_max_abs_deviation": deviation}
+
+
 def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
     """On CUDA: every spiking linear of the block gives the same bits through the Triton kernels and through
     the torch reference path, in both modes (the kernels are tested on the CPU under the interpreter)."""
@@ -151,7 +171,9 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
         for tokens in tokens_list:
             ids = torch.randint(0, 256, (1, tokens), generator=torch.Generator().manual_seed(0)).to(device)
             r = timed(model, ids, device, repeats)
-            r.pop("logits")
+            logits = r.pop("logits")
+            if device.startswith("cuda") and dense != "fp32":
+                r.update(timed_graph(model, ids, device, repeats, logits))
             rows.append({"shape": name, "tokens": tokens, "config": f"dense {dense}", "weight_bytes": wbytes,
                          "weight_vs_fp16": wbytes / fp16_bytes, **r})
             log(f"{name} {tokens:5d} tok  dense {dense}: {r['seconds'] * 1e3:8.2f} ms")
@@ -179,6 +201,8 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
                 set_mode(model, mode)
                 r = timed(model, ids, device, repeats)
                 logits[mode] = r.pop("logits")
+                if device.startswith("cuda"):
+                    r.update(timed_graph(model, ids, device, repeats, logits[mode]))
                 rows.append({"shape": name, "tokens": tokens, "config": f"{mode} {steps}", "weight_bytes": wbytes,
                              "weight_vs_fp16": wbytes / fp16_bytes, "convert_seconds": convert_s, **r})
                 log(f"{name} {tokens:5d} tok  {mode:9s} {steps}: {r['seconds'] * 1e3:8.2f} ms")
@@ -195,18 +219,25 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
             if r["shape"] == name and r["tokens"] == tokens:
                 r["time_vs_bf16"] = r["seconds"] / base["dense bf16"]["seconds"]
                 r["time_vs_fp16"] = r["seconds"] / base["dense fp16"]["seconds"]
+                if "graph_seconds" in r:
+                    r["graph_vs_bf16_graph"] = r["graph_seconds"] / base["dense bf16"]["graph_seconds"]
+                    r["graph_vs_bf16_eager"] = r["graph_seconds"] / base["dense bf16"]["seconds"]
                 if base["dense bf16"]["activation_peak_bytes"]:
                     r["activation_vs_bf16"] = r["activation_peak_bytes"] / base["dense bf16"]["activation_peak_bytes"]
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| shape | tokens | config | ms | / dense bf16 | / dense fp16 | activation peak MiB | / bf16 | "
-             "weights MiB | weights / fp16 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape | tokens | config | ms | / dense bf16 | / dense fp16 | graphed ms | / dense bf16 graphed | "
+             "activation peak MiB | / bf16 | weights MiB | weights / fp16 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         act = r.get("activation_vs_bf16")
+        graph = (f"{r['graph_seconds'] * 1e3:.2f} | {r['graph_vs_bf16_graph']:.2f}" if "graph_vs_bf16_graph" in r
+                 else " | ")
         lines.append(f"| {r['shape']} | {r['tokens']} | {r['config']} | {r['seconds'] * 1e3:.2f} | "
-                     f"{r['time_vs_bf16']:.2f} | {r['time_vs_fp16']:.2f} | {r['activation_peak_bytes'] / 2**20:.0f} | "
+                     f"{r['time_vs_bf16']:.2f} | {r['time_vs_fp16']:.2f} | {graph} | "
+                     f"{r['activation_peak_bytes'] / 2**20:.0f} | "
                      f"{'' if act is None else f'{act:.2f}'} | {r['weight_bytes'] / 2**20:.0f} | "
                      f"{r['weight_vs_fp16']:.3f} |")
     return "\n".join(lines)

@@ -129,7 +129,20 @@ def use_spiking_attention(model) -> None:
 def register_attention() -> None:
     """Make ``config._attn_implementation = "neuro_llm_spiking"`` valid (idempotent)."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 
     AttentionInterface.register(ATTENTION_NAME, spiking_attention_forward)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, eager_mask)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, additive_mask)
+
+
+def additive_mask(*args, dtype: torch.dtype = torch.float32, **kwargs) -> Tensor | None:
+    """The family's eager (additive) mask — 0 where attended, the dtype's minimum elsewhere — built from
+    transformers' boolean SDPA mask without a host-made scalar (some transformers versions copy one to the
+    device, which a CUDA graph cannot capture). The eager fallback needs the additive form; SDPA takes it too."""
+    from transformers.masking_utils import sdpa_mask
+
+    kwargs.pop("allow_is_causal_skip", None)
+    mask = sdpa_mask(*args, allow_is_causal_skip=False, **kwargs)
+    if mask is None:
+        return None
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
