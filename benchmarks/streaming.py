@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--resident", choices=["auto", "yes", "no"], default="auto",
                         help="also time the same model with every block resident on the device")
+    parser.add_argument("--pack-codes", action="store_true",
+                        help="stream 4-bit weight codes packed two to a byte (unpacked on the device)")
     args = parser.parse_args()
     from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert
 
@@ -106,13 +108,14 @@ def main() -> None:
         module.to(device)   # small; only the decoder blocks stream
     ids = torch.randint(0, model.config.vocab_size, (1, args.tokens), generator=torch.Generator().manual_seed(0))
     result = {"shape": args.shape, "layers": layers, "tokens": args.tokens, "dtype": args.dtype,
+              "pack_codes": args.pack_codes,
               "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({os.cpu_count()} cores)",
               "config": config.to_dict(), "convert_seconds": convert_seconds, "convert_peak_bytes": convert_peak,
               "fp16_block_bytes": fp16_block_bytes, "spiking_block_bytes": spiking_block_bytes}
 
     def simulate(label: str) -> tuple[float, int, torch.Tensor]:
-        sim = LayerByLayerSimulator(snn, device=device, progress=False)
-        sim.run(ids[:, :16])             # warm-up (pins host memory, compiles kernels)
+        sim = LayerByLayerSimulator(snn, device=device, progress=False, pack_codes=args.pack_codes)
+        sim.run(ids)                     # warm-up at full size (pins/packs host memory, compiles kernels, cuBLAS picks)
         sync()
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
@@ -136,7 +139,7 @@ def main() -> None:
         result.update(resident_seconds=seconds, resident_peak_bytes=resident_peak,
                       streamed_over_resident=result["streamed_seconds"] / seconds,
                       resident_equals_streamed=bool(torch.equal(resident, streamed)))
-    out = RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}.json"
+    out = RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}{'_packed' if args.pack_codes else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")

@@ -58,9 +58,9 @@ class LayerByLayerSimulator:
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", layers: list[int] | None = None,
                  on_step=None, on_layer=None, observers=(), offload: bool = True, progress: bool = True,
-                 prefetch: bool = True):
+                 prefetch: bool = True, pack_codes: bool = False):
         self.model, self.device, self.offload, self.progress = model, torch.device(device), offload, progress
-        self.prefetch = prefetch
+        self.prefetch, self.pack_codes = prefetch, pack_codes
         self.arch = adapter_for(model)
         self.blocks = self.arch.decoder_layers(model)
         self.layers = list(range(len(self.blocks))) if layers is None else list(layers)
@@ -75,7 +75,7 @@ class LayerByLayerSimulator:
         hidden = embed(input_ids.to(embed.weight.device)).to(self.device)
         inputs = self.arch.block_inputs(self.model, hidden)   # per-layer masks (sliding windows) and RoPE
         last = max(self.layers)
-        streamer = BlockStreamer(self.blocks, self.device, prefetch=self.prefetch)
+        streamer = BlockStreamer(self.blocks, self.device, prefetch=self.prefetch, pack=self.pack_codes)
         if not self.offload:   # blocks stay on the device once there
             for block in self.blocks[: last + 1]:
                 block.to(self.device)

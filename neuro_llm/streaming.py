@@ -23,11 +23,19 @@ def _tensors(block: nn.Module):
                     yield module, kind, name, tensor
 
 
+def _device_form(module: nn.Module, kind: str, name: str, copy: Tensor) -> Tensor:
+    """What the block computes with on the device: packed weight codes unpacked (see ``SpikingLinear``)."""
+    unpack = getattr(module, "unpack_transfer", None)
+    return copy if unpack is None or kind != "_buffers" else unpack(name, copy)
+
+
 class BlockStreamer:
     """``with streamer.on_device(i): block_i(...)`` runs block ``i`` on ``device`` and prefetches ``i + 1``."""
 
-    def __init__(self, blocks, device: torch.device | str, prefetch: bool = True):
+    def __init__(self, blocks, device: torch.device | str, prefetch: bool = True, pack: bool = False):
         self.blocks, self.device, self.prefetch = blocks, torch.device(device), prefetch
+        # opt-in: 4-bit weight codes on the host (half the bytes over PCIe), unpacked on the device as they arrive
+        self.pack = pack
         self.cuda = self.device.type == "cuda"
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
         self._pending: dict[int, tuple[list, object]] = {}
@@ -40,14 +48,19 @@ class BlockStreamer:
         return all(t.device == self.device for *_, t in _tensors(self.blocks[i]))
 
     def _pin(self, i: int) -> None:
-        """Lay block ``i``'s host tensors out for the device (float8 weight codes where it runs exact float8
-        GEMMs: the copy is then used as it arrives) and pin them once (replacing them, so host memory is not
-        doubled)."""
-        if not self.cuda or i in self._pinned:
+        """Once per block: lay its host tensors out for the device (float8 weight codes where it runs exact
+        float8 GEMMs), pack 4-bit codes two to a byte (``pack``), and pin them on CUDA (replacing them, so host
+        memory is not doubled)."""
+        if i in self._pinned:
             return
         for module in self.blocks[i].modules():
             if hasattr(module, "prepare_for"):
                 module.prepare_for(self.device)
+            if self.pack and hasattr(module, "pack_codes"):
+                module.pack_codes()
+        if not self.cuda:
+            self._pinned.add(i)
+            return
         for module, kind, name, tensor in _tensors(self.blocks[i]):
             if tensor.device.type == "cpu" and not tensor.is_pinned():
                 pinned = tensor.pin_memory()
@@ -65,11 +78,13 @@ class BlockStreamer:
         entries = list(_tensors(self.blocks[i]))
         if self.cuda:
             with torch.cuda.stream(self.stream):
-                copies = [t.to(self.device, non_blocking=True) for *_, t in entries]
+                copies = [_device_form(module, kind, name, t.to(self.device, non_blocking=True))
+                          for module, kind, name, t in entries]
             event = torch.cuda.Event()
             event.record(self.stream)
         else:
-            copies, event = [t.to(self.device, copy=True) for *_, t in entries], None
+            copies = [_device_form(module, kind, name, t.to(self.device, copy=True)) for module, kind, name, t in entries]
+            event = None
         self._pending[i] = (entries, copies, event)
 
     class _OnDevice:

@@ -152,3 +152,45 @@ def test_graphed_forward_needs_cuda():
 
     with pytest.raises(ValueError, match="CUDA"):
         GraphedForward(tiny_model(), torch.zeros(1, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("layout", ["int8", "float8"])
+def test_packed_codes_round_trip_and_refuse_to_run(layout):
+    ref = layer(low=-3, high=13)              # a row spans at most 16 values (RTN's q - z)
+    module = fp8_copy(ref) if layout == "float8" else copy.deepcopy(ref)
+    before = module.codes.clone()
+    assert module.pack_codes() and module.codes_packed
+    assert module.codes.numel() * module.codes.element_size() * 2 == before.numel() * before.element_size()
+    with pytest.raises(RuntimeError, match="packed for streaming"):
+        module(torch.randn(2, 70))
+    assert torch.equal(module.canonical_codes(), ref.codes)            # saving sees the codes
+    unpacked = module.unpack_transfer("codes", module.codes)
+    assert unpacked.dtype == before.dtype and torch.equal(unpacked.float(), before.float())
+    module.unpack_codes()
+    assert torch.equal(module(torch.ones(2, 70)), ref(torch.ones(2, 70)))
+    wide = layer(low=-8, high=12)             # rows spanning 20 values cannot pack
+    assert not wide.pack_codes() and not wide.codes_packed
+
+
+def test_streamer_packs_host_codes_and_unpacks_copies():
+    from neuro_llm.arch import adapter_for
+    from neuro_llm.streaming import BlockStreamer
+
+    snn = convert(tiny_model("llama", layers=2), SpikeConfig(method="spikellm", salient=0, extra_steps=0),
+                  progress=False)
+    blocks = snn.model.layers
+    x = torch.randn(1, 8, 64)
+    kwargs = adapter_for(snn).block_inputs(snn, x).kwargs(0)
+    with torch.no_grad():
+        reference = blocks[0](x, **kwargs)
+        streamer = BlockStreamer(blocks, "cpu", pack=True)
+        streamer.copy_resident = True
+        with streamer.on_device(0) as block:
+            streamed = block(x, **kwargs)
+    assert torch.equal(streamed, reference)
+    linears = [m for m in blocks.modules() if isinstance(m, SpikingLinear)]
+    assert linears and all(m.codes_packed for m in linears[:7])        # block 0 (and prefetched block 1) on the host
+    blocks.to("cpu")                                                    # moving the model unpacks
+    assert not any(m.codes_packed for m in linears)
+    with torch.no_grad():
+        assert torch.equal(blocks[0](x, **kwargs), reference)

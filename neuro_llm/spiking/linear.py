@@ -151,9 +151,10 @@ class SpikingLinear(nn.Module):
 
     def canonical_codes(self) -> Tensor:
         """The codes ``[out, in]`` in ``perm``'s order as the narrowest integer type (what is saved)."""
+        codes = self.unpack_transfer("codes", self.codes) if self.codes_packed else self.codes
         if not self.fp8_layout:
-            return self.codes
-        return torch.cat([self.codes[:, p.offset:p.offset + p.width] for p in self.plans], 1).to(self._canonical_dtype)
+            return codes
+        return torch.cat([codes[:, p.offset:p.offset + p.width] for p in self.plans], 1).to(self._canonical_dtype)
 
     def _fp8_codes(self, canonical: Tensor) -> Tensor:
         out = torch.zeros(self.out_features, sum(p.padded_width for p in self.plans), dtype=gemm.FP8,
@@ -169,12 +170,54 @@ class SpikingLinear(nn.Module):
         want = self.fp8_eligible and gemm.exact_on(device)
         if want == self.fp8_layout:
             return
+        self.unpack_codes()
         self.codes = self._fp8_codes(self.codes) if want else self.canonical_codes()
         self.fp8_layout = want
 
+    # -- 4-bit transfer form (streaming) -----------------------------------------------------------------
+    @property
+    def codes_packed(self) -> bool:
+        """Whether the codes are held as 4-bit nibbles for transfer (:meth:`pack_codes`); not runnable so."""
+        return self.codes.dtype == torch.uint8
+
+    def pack_codes(self) -> bool:
+        """Hold the codes as two 4-bit nibbles per byte plus a per-row floor, ``C = nibble + floor_row`` (half
+        the bytes to copy to a device). Possible where every row's codes — with the zero pad columns — span at
+        most 16 consecutive integers (true of RTN/GPTQ ``q - z`` codes of 4-bit weights) and the row width is
+        even; returns whether it packed."""
+        if self.codes_packed:
+            return True
+        if not self.integer_weights or self.codes.shape[1] % 2 or not self.codes.numel():
+            return False
+        values = self.codes.float() if self.codes.dtype == gemm.FP8 else self.codes
+        floor = values.amin(1, keepdim=True).to(torch.int16)
+        spread = values.amax(1, keepdim=True).to(torch.int16) - floor
+        if int(spread.max()) > 15:
+            return False
+        nibbles = (values.to(torch.int16) - floor).to(torch.uint8)
+        self._unpacked_dtype = self.codes.dtype
+        self.register_buffer("_code_floor", floor.to(torch.int8), persistent=False)
+        self.codes = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+        return True
+
+    def unpack_transfer(self, name: str, tensor: Tensor) -> Tensor:
+        """The device form of buffer ``name`` copied to a device (``tensor``): packed codes become the codes
+        they stand for (in the stream the copy ran on); every other buffer is used as it arrives."""
+        if name != "codes" or tensor.dtype != torch.uint8:
+            return tensor
+        floor = self._code_floor.to(tensor.device, non_blocking=True)
+        nibbles = torch.stack((tensor & 15, tensor >> 4), -1).view(tensor.shape[0], -1)
+        return (nibbles.view(torch.int8) + floor).to(self._unpacked_dtype)
+
+    def unpack_codes(self) -> None:
+        """Undo :meth:`pack_codes` in place."""
+        if self.codes_packed:
+            self.codes = self.unpack_transfer("codes", self.codes)
+            self._buffers.pop("_code_floor", None)
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
-        if self.fp8_layout:
+        if self.fp8_layout or self.codes_packed:
             destination[prefix + "codes"] = self.canonical_codes()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -193,6 +236,7 @@ class SpikingLinear(nn.Module):
         codes only move; arriving on a CUDA device lays the codes out for it (:meth:`prepare_for`). A host
         keeps the layout the codes arrive in (both compute the same numbers there; no conversion pass when
         a converted block goes back to the host to be streamed)."""
+        self.unpack_codes()   # a packed (streaming) host copy moved as a whole: back to runnable codes
         scale, codes = self.weight_scale, self.codes
         super()._apply(fn, recurse)
         if scale is not None and self.weight_scale.dtype != scale.dtype:
@@ -287,6 +331,9 @@ class SpikingLinear(nn.Module):
             return F.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.site}: expected {self.in_features} input features, got {x.shape[-1]}")
+        if self.codes_packed:
+            raise RuntimeError(f"{self.site}: the weight codes are packed for streaming (4-bit nibbles); run the block "
+                               "through BlockStreamer, or call unpack_codes() first")
         lead = x.shape[:-1]
         x2d = x.reshape(-1, self.in_features)
         fused = self.code.kind == "gif" and kernels.enabled(x2d)
