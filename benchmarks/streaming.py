@@ -70,6 +70,13 @@ def weight_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
 
 
+def write_json(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=list(SHAPES), default="llama7b")
@@ -78,6 +85,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--resident", choices=["auto", "yes", "no"], default="auto",
                         help="also time the same model with every block resident on the device")
+    parser.add_argument("--convert-only", action="store_true", help="measure the conversion only (no simulation)")
     parser.add_argument("--pack-codes", action="store_true",
                         help="stream 4-bit weight codes packed two to a byte (unpacked on the device)")
     args = parser.parse_args()
@@ -127,6 +135,10 @@ def main() -> None:
               f"{peak() / 2**30:.2f} GiB", file=sys.stderr, flush=True)
         return seconds, peak(), out.float().cpu()
 
+    if args.convert_only:
+        write_json(result, RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json")
+        print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=1))
+        return
     seconds, streamed_peak, streamed = simulate("streamed")
     result.update(streamed_seconds=seconds, streamed_ms_per_layer=seconds / layers * 1e3, streamed_peak_bytes=streamed_peak,
                   streamed_peak_over_block=streamed_peak / spiking_block_bytes if spiking_block_bytes else None)
@@ -139,11 +151,8 @@ def main() -> None:
         result.update(resident_seconds=seconds, resident_peak_bytes=resident_peak,
                       streamed_over_resident=result["streamed_seconds"] / seconds,
                       resident_equals_streamed=bool(torch.equal(resident, streamed)))
-    out = RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}{'_packed' if args.pack_codes else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json(result, RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}"
+                       f"{'_packed' if args.pack_codes else ''}.json")
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=1))
 
 

@@ -445,6 +445,27 @@ def scale_section() -> list[str]:
                     "shape, so its streamed/resident ratio is not comparable. The 70B shape (transfer-bound) was not "
                     "run packed."]
         out.append("")
+    converts = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("convert_gpu_*_cuda.json"))]
+    cpu = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("convert_memory_*.json"))
+           if not p.name.endswith("_tiny.json")]
+    if converts or cpu:
+        gib = 2 ** 30
+        out += ["### Converting a streamed model: peak memory (`benchmarks/streaming.py --convert-only`, "
+                "`benchmarks/convert_memory.py`)", "",
+                "GPU: peak device memory over the whole data-free (RTN W4A4 t1) conversion, finished blocks on the "
+                "host. CPU: peak resident memory while one block is loaded, quantized and rebuilt, per block.", "",
+                "| where | shape | layers | convert s | peak GiB | fp16 block GiB | peak / fp16 block |",
+                "|---|---|---|---|---|---|---|"]
+        for r in sorted(converts, key=lambda r: r["layers"]):
+            out.append(f"| GPU | {r['shape']} | {r['layers']} | {r['convert_seconds']:.1f} | "
+                       f"{r['convert_peak_bytes'] / gib:.2f} | {r['fp16_block_bytes'] / gib:.2f} | "
+                       f"{r['convert_peak_bytes'] / r['fp16_block_bytes']:.2f} |")
+        for r in cpu:
+            out.append(f"| CPU | {r['shape']} (hidden {r['hidden']}) | {r['layers']} | – | "
+                       f"{max(r['block_peak_bytes']) / gib:.3f} | {r['fp16_block_bytes'] / gib:.3f} | "
+                       f"{r['max_block_peak_over_fp16_block']:.2f} (per block: "
+                       + ", ".join(f"{p / r['fp16_block_bytes']:.2f}" for p in r["block_peak_bytes"]) + ") |")
+        out.append("")
     return out
 
 

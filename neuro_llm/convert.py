@@ -77,7 +77,7 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
             parent_name, attr = name.rsplit(".", 1)
             parent = block.get_submodule(parent_name)
             linear = getattr(parent, attr)
-            w = weights[name]
+            w = weights.pop(name)   # dropped once its layer is built: one layer's codes in flight at a time
             steps = None
             if code is not None:
                 steps = torch.full((linear.in_features,), config.base_steps, dtype=torch.long)

@@ -65,6 +65,17 @@ def _run_rows(ctx: BlockContext, block: nn.Module, x: Tensor) -> Tensor:
     return torch.cat([ctx.run(block, x[j: j + 1]) for j in range(x.shape[0])])
 
 
+def _compact(weights: dict) -> dict:
+    """Integer codes (those with a row scale) as int8/int16 as soon as a method hands them back: a block's
+    seven float32 code matrices would otherwise sit beside the block until it is rebuilt."""
+    for w in weights.values():
+        if w.scale is not None and w.codes.is_floating_point():
+            largest = float(w.codes.abs().max()) if w.codes.numel() else 0.0
+            if largest <= torch.iinfo(torch.int16).max:
+                w.codes = w.codes.to(torch.int8 if largest <= torch.iinfo(torch.int8).max else torch.int16)
+    return weights
+
+
 def _sizes(weights: dict) -> dict:
     return {name: (w.codes.numel(), w.bits) for name, w in weights.items()}
 
@@ -103,11 +114,11 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
                                        disable=not progress or not distributed.is_main())):
             home = _load(block_loader, i, block, device)
             ctx = BlockContext(i, config, None, arch)
-            weights = method.calibrate_block(block, None, None, ctx)
+            weights = _compact(method.calibrate_block(block, None, None, ctx))
+            results[i] = _sizes(weights)
             build_block(block, i, weights, {})
             if home is not None:
                 block.to(home)
-            results[i] = _sizes(weights)
         return results
 
     windows = distributed.shard(calibration.shape[0])   # all of them in one process
@@ -144,11 +155,11 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
         distributed.reduce_calibration_stats(ctx.stats, windows, calibration.shape[1], keep_samples, hessian,
                                              {name: block.get_submodule(name) for name in LINEAR_NAMES})
         with torch.enable_grad():
-            weights = method.calibrate_block(block, x, targets, ctx)
+            weights = _compact(method.calibrate_block(block, x, targets, ctx))
+        results[i] = _sizes(weights)
         build_block(block, i, weights, ctx.stats)
         x = _run_rows(ctx, block, x)
         if not torch.isfinite(x).all():
             raise FloatingPointError(f"the calibrated block {i} produced NaN/Inf activations: try more bits")
         block.to(home)
-        results[i] = _sizes(weights)
     return results

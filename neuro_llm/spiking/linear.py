@@ -115,7 +115,7 @@ class SpikingLinear(nn.Module):
         for steps in torch.unique(sorted_steps).tolist():
             idx = torch.nonzero(sorted_steps == steps).flatten()
             self.groups.append((int(idx[0]), int(idx[-1]) + 1, int(steps)))
-        rowsums = [self.codes[:, a:b].to(torch.int64).sum(1) for a, b, _ in self.groups]
+        rowsums = [self.codes[:, a:b].sum(1, dtype=torch.int64) for a, b, _ in self.groups]
         self.register_buffer("_rowsum", torch.stack(rowsums).to(torch.int32) if self.integer_weights and rowsums
                              else None, persistent=False)
         self.plans, offset = [], 0
@@ -131,11 +131,13 @@ class SpikingLinear(nn.Module):
     def _plan(self, start: int, end: int, steps: int, offset: int) -> GroupPlan:
         if not self.integer_weights or self.code is None:
             return GroupPlan(start, end, steps, float("inf"), torch.float64, torch.float64, offset)
-        codes = self.codes[:, start:end].to(torch.int64)
+        codes = self.codes[:, start:end]
         n = float(self.code.capacity(steps))        # spikes and counts of the group are at most n in magnitude
-        bound = n * float(codes.abs().sum(1).max()) if codes.numel() else 0.0
+        magnitude = codes.abs()                     # int8/int16/int32: no int64 copy of the whole matrix
+        bound = n * float(magnitude.sum(1, dtype=torch.int64).max()) if codes.numel() else 0.0
         accumulate = torch.float32 if bound < EXACT_FP32 else torch.float64
-        largest_code = float(codes.abs().max()) if codes.numel() else 0.0
+        largest_code = float(magnitude.max()) if codes.numel() else 0.0
+        del magnitude
         largest = max(n, largest_code)
         fp8 = (accumulate == torch.float32 and not self.code.adaptive and largest_code <= gemm.FP8_EXACT
                and self.out_features % gemm.ALIGN == 0)
