@@ -69,7 +69,6 @@ def tally_count(count: Tensor, per_step: int, steps: int) -> Tally:
     size = q.abs()
     full, rest = size // per_step, size % per_step
     events = full + (rest > 0)
-    t = torch.arange(steps, device=q.device).view(-1, 1, 1, 1)
     levels = Counter()
     for sign in (1, -1):
         n_full = int(full[torch.sign(q) == sign].sum())
@@ -79,7 +78,11 @@ def tally_count(count: Tensor, per_step: int, steps: int) -> Tally:
     silent = steps * q.numel() - int(events.sum())
     if silent:
         levels[0] += silent
-    return Tally(step_events=_np((size.unsqueeze(0) > t * per_step).to(torch.float64).sum((1, 2, 3))),
+    # step t carries a spike of every neuron that needs more than t steps (|q| > t·per_step ⟺ events > t):
+    # a histogram of the events, not a [T, B, n, C] tensor (an SDLLM outlier's train is thousands of steps)
+    needed = torch.bincount(events.flatten(), minlength=steps + 1)[: steps + 1].to(torch.float64)
+    step_events = needed.sum() - torch.cumsum(needed, 0)[:steps]
+    return Tally(step_events=_np(step_events),
                  channel_events=_np(events.sum((0, 1))), channel_payload=_np(size.sum((0, 1))),
                  position_events=_np(events.sum((0, 2))), position_payload=_np(size.sum((0, 2))),
                  levels=levels, counts=_histogram(q))

@@ -182,9 +182,10 @@ def ternary_count(charge: Tensor, threshold: Tensor | float, max_level: int, ste
     return torch.maximum(torch.minimum(count, limit), -limit)
 
 
-def ternary_drain(count: Tensor, max_level: int, max_steps: int) -> Tensor:
-    """``S[t] = sign(c) · clamp(|c| - t·k, 0, k)``: the drain of a signed count; shape ``[T, ...]``."""
-    t = torch.arange(max_steps, device=count.device, dtype=count.dtype).view(-1, *([1] * count.dim()))
+def ternary_drain(count: Tensor, max_level: int, max_steps: int, start: int = 0) -> Tensor:
+    """``S[t] = sign(c) · clamp(|c| - t·k, 0, k)``: the drain of a signed count, steps ``start ≤ t < max_steps``;
+    shape ``[max_steps - start, ...]``."""
+    t = torch.arange(start, max_steps, device=count.device, dtype=count.dtype).view(-1, *([1] * count.dim()))
     return torch.sign(count).unsqueeze(0) * torch.clamp(count.abs().unsqueeze(0) - t * max_level, 0, max_level)
 
 

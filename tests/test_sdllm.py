@@ -170,3 +170,28 @@ def test_sdllm_knobs_belong_to_sdllm_and_abits_only_switches_spikes():
     assert not SpikeConfig(method="sdllm", abits=16).quantizes_activations  # W4A16: no spikes
     old = SpikeConfig(method="sdllm", threshold="max", abits=8)
     assert old.code == SpikeCode("ternary", 1) and old.base_steps == 127
+
+
+def test_long_adaptive_trains_are_generated_and_integrated_in_chunks(monkeypatch):
+    """An outlier's train (about a hundred steps here, thousands in SmolLM2's down_proj) is drained a chunk of steps
+    at a time in explicit mode: the same integrated count, the same layer output, observers get counts."""
+    from neuro_llm.spiking import codes as codes_module
+
+    code = SpikeCode("ternary", 1, k=3.0)
+    x = torch.randn(2, 5, 40, generator=torch.Generator().manual_seed(0))
+    x[0, 1, 3] = 400.0
+    scale, zero = code.scale_zero(x, 1, -1)
+    count, spikes = code.explicit_count(x, scale, zero, 1)
+    assert spikes is not None and spikes.shape[0] > 50 and torch.equal(count, code.integrate(spikes))
+    layer = SpikingLinear(torch.randint(-7, 8, (16, 40)).float(), torch.rand(16) + 0.1, None, code, None,
+                          mode="explicit")
+    reference = layer(x)
+    monkeypatch.setattr(codes_module, "SPIKE_BUDGET", 64)
+    chunked, none = code.explicit_count(x, scale, zero, 1)
+    assert none is None and torch.equal(chunked, count)
+    events = []
+    with observe.observing(type("Catch", (), {"on_encode": lambda self, e: events.append(e)})()):
+        assert torch.equal(layer(x), reference)
+    assert events and events[0].spikes is None and events[0].steps == spikes.shape[0]
+    layer.mode = "collapsed"
+    assert torch.equal(layer(x), reference)

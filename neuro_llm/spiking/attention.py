@@ -57,8 +57,10 @@ class SpikingAttention(nn.Module):
         steps = self.steps if channel_steps is None else channel_steps.to(x.dtype)
         scale, zero = self.code.scale_zero(x, steps, dim)
         longest = self.steps if channel_steps is None else self._max_steps.get(name)
-        spikes = self.code.spikes(x, scale, zero, steps, longest) if self.mode == "explicit" else None
-        count = self.code.integrate(spikes) if spikes is not None else self.code.count(x, scale, zero, steps)
+        if self.mode == "explicit":
+            count, spikes = self.code.explicit_count(x, scale, zero, steps, longest)
+        else:
+            count, spikes = self.code.count(x, scale, zero, steps), None
         if observe.active():
             self._notify(f"{self.site}.{name}", count, spikes, channel_steps, self.code.clip_mask(x, scale, steps))
         return scale * (count - zero if zero is not None else count)

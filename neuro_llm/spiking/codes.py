@@ -29,6 +29,7 @@ from neurons import functional as nf
 from neuro_llm.spiking import quant
 
 Tensor = torch.Tensor
+SPIKE_BUDGET = 2 ** 26   # spike-tensor elements held at once in explicit mode (adaptive trains are chunked beyond)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,27 @@ class SpikeCode:
         if self.bitwise:
             return nf.bitwise_drain(count, length)
         return nf.ternary_drain(count, self.per_step, length)
+
+    def explicit_count(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps,
+                       max_steps: int | None = None) -> tuple[Tensor, Tensor | None]:
+        """Explicit path: ``(Σ_t w_t S[t], S)`` — what the receiving neurons integrate from the spike train,
+        and the train ``[T, ..., C]``. An adaptive unit train longer than :data:`SPIKE_BUDGET` elements (an
+        outlier's count takes thousands of steps) is generated and integrated a chunk of steps at a time and
+        not kept (``S`` is ``None``): every spike is still formed; observers then get the counts, from which
+        every statistic of the train follows (tested equal to counting the spikes)."""
+        if not self.adaptive:
+            spikes = self.spikes(x, scale, zero, steps, max_steps)
+            return self.integrate(spikes), spikes
+        count = self.count(x, scale, zero, steps)
+        length = self.train_steps(count, steps)
+        if self.bitwise or length * count.numel() <= SPIKE_BUDGET:
+            spikes = nf.bitwise_drain(count, length) if self.bitwise else nf.ternary_drain(count, self.per_step, length)
+            return self.integrate(spikes), spikes
+        chunk = max(1, SPIKE_BUDGET // max(1, count.numel()))
+        total = torch.zeros_like(count)
+        for start in range(0, length, chunk):
+            total += nf.ternary_drain(count, self.per_step, min(length, start + chunk), start).sum(0)
+        return total, None
 
     def integrate(self, spikes: Tensor) -> Tensor:
         """What the receiving neuron integrates over the leading (time) axis: ``Σ_t S[t]``, or

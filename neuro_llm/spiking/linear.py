@@ -380,15 +380,16 @@ class SpikingLinear(nn.Module):
         codes = self.codes[:, plan.start:plan.end]
         clipped = _clipped(self.code, xg, scale, plan.steps) if watched else None
         if explicit:
-            spikes = self.code.spikes(xg, scale, zero, plan.steps)
-            length = spikes.shape[0]   # what this input's largest count needs
-            acc_dtype = self._adaptive_accumulator(g, length)
             # Σ_t w_t S[t] Cᵀ = (Σ_t w_t S[t]) Cᵀ exactly (integers): integrate first, so a train thousands of
-            # steps long (an outlier's count) never forms a [T, tokens, out] tensor
-            acc = torch.matmul(self.code.integrate(spikes).to(acc_dtype), codes.to(acc_dtype).t())
+            # steps long (an outlier's count) never forms a [T, tokens, out] tensor (nor a [T, tokens, in] one)
+            integrated, spikes = self.code.explicit_count(xg, scale, zero, plan.steps)
+            length = spikes.shape[0] if spikes is not None else self.code.train_steps(integrated, plan.steps)
+            acc_dtype = self._adaptive_accumulator(g, length)
+            acc = torch.matmul(integrated.to(acc_dtype), codes.to(acc_dtype).t())
             if watched:
-                spikes_out = spikes.reshape(length, *lead, plan.end - plan.start)
-                observe.notify(observe.Encoded(self.site, self.layer, self.code, self.code.integrate(spikes_out),
+                columns = plan.end - plan.start
+                spikes_out = None if spikes is None else spikes.reshape(length, *lead, columns)
+                observe.notify(observe.Encoded(self.site, self.layer, self.code, integrated.reshape(*lead, columns),
                                                length, spikes=spikes_out, channels=self.perm[plan.start:plan.end],
                                                clipped=clipped))
         else:
