@@ -407,8 +407,10 @@ def zeroshot_section(rows) -> list[str]:
         partial = "" if len(r["tasks"]) == len(tasks) else " (tasks run only)"
         out.append(f"| {r['preset']} | {n} | " + " | ".join(cells)
                    + f" | {r['avg_acc']:.3f}{partial} | {r['avg_acc_norm']:.3f}{partial} |")
+    notes = [f"{r['preset']}: {r['note']}." for r in rows if r.get("note")]
     return out + ["", "Cells: acc / acc_norm (acc_norm where lm-evaluation-harness reports it). Items per task: "
-                  + ", ".join(f"{t} {'/'.join(map(str, sorted(counts[t])))}" for t in tasks if t in counts) + "."]
+                  + ", ".join(f"{t} {'/'.join(map(str, sorted(counts[t])))}" for t in tasks if t in counts) + "."
+                  + ("" if not notes else " " + " ".join(notes))]
 
 
 def scale_section() -> list[str]:
