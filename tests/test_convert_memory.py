@@ -25,3 +25,35 @@ def test_converting_one_block_needs_at_most_three_fp16_blocks():
     peaks = [p / result["fp16_block_bytes"] for p in result["block_peak_bytes"]]
     # before this change: 5.9 fp16 blocks (7.2 on the GPU for 70B); the first block carries one-time allocations
     assert max(peaks) <= 3.5 and min(peaks) <= 2.5, peaks
+
+
+def test_chunked_rtn_writes_the_codes_of_one_pass_as_int8():
+    import torch
+    from torch import nn
+
+    from neuro_llm.calibrate import rtn
+    from neuro_llm.spiking import quant
+
+    linear = nn.Linear(96, rtn.ROWS_PER_CHUNK * 2 + 37, bias=False)   # three chunks, the last one short
+    torch.nn.init.normal_(linear.weight, generator=torch.Generator().manual_seed(0))
+    for bits in (2, 4, 8):
+        got = rtn.rtn_weights(linear, bits)
+        codes, scale = quant.rtn_weight(linear.weight.detach().float(), bits)
+        assert got.codes.dtype == (torch.int8 if bits <= 7 else torch.int16)
+        assert torch.equal(got.codes.float(), codes) and torch.equal(got.scale, scale)
+
+
+def test_integer_codes_are_compacted_when_a_method_returns_them():
+    import torch
+
+    from neuro_llm.calibrate.base import LinearWeights
+    from neuro_llm.calibrate.loop import _compact
+
+    codes = torch.randint(-15, 16, (8, 12)).float()
+    wide = torch.randint(-300, 300, (8, 12)).float()
+    weights = _compact({"a": LinearWeights(codes.clone(), torch.ones(8, 1), 4.0),
+                        "b": LinearWeights(wide.clone(), torch.ones(8, 1), 10.0),
+                        "c": LinearWeights(codes / 7, None, 16.0)})          # float weights stay float
+    assert weights["a"].codes.dtype == torch.int8 and torch.equal(weights["a"].codes.float(), codes)
+    assert weights["b"].codes.dtype == torch.int16 and torch.equal(weights["b"].codes.float(), wide)
+    assert weights["c"].codes.dtype == torch.float32
