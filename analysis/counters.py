@@ -52,15 +52,16 @@ def _np(x: Tensor) -> np.ndarray:
     return x.long().cpu().numpy()
 
 
-def tally_spikes(spikes: Tensor) -> Tally:
-    """From explicit spikes ``[T, B, n, C]`` (integer levels, any float or int dtype)."""
+def tally_spikes(spikes: Tensor, count: Tensor | None = None) -> Tally:
+    """From explicit spikes ``[T, B, n, C]`` (integer levels, any float or int dtype); ``count``: what each
+    neuron integrates, when it is not ``Σ_t S[t]`` (bitwise trains)."""
     fired = (spikes != 0).to(torch.float64)  # float64 sums: exact for integers, much faster than bool sums
     size = spikes.abs().to(torch.float64)
     step_channel = fired.sum((1, 2))
     return Tally(step_events=_np(step_channel.sum(1)), channel_events=_np(step_channel.sum(0)),
                  channel_payload=_np(size.sum((0, 1, 2))), position_events=_np(fired.sum((0, 1, 3))),
                  position_payload=_np(size.sum((0, 1, 3))), levels=_histogram(spikes),
-                 counts=_histogram(spikes.sum(0)))
+                 counts=_histogram(spikes.sum(0) if count is None else count))
 
 
 def tally_count(count: Tensor, per_step: int, steps: int) -> Tally:

@@ -45,9 +45,11 @@ def _histogram_arrays(histogram: Counter) -> tuple[np.ndarray, np.ndarray]:
     return np.array([v for v, _ in items], np.int64), np.array([f for _, f in items], np.int64)
 
 
-def _drain(count: Tensor, kind: str, per_step: int, steps: int) -> Tensor:
+def _drain(count: Tensor, kind: str, per_step: int, steps: int, bitwise: bool = False) -> Tensor:
     if kind == "gif":
         return nf.gif_drain(count, per_step + 1, steps)
+    if bitwise:
+        return nf.bitwise_drain(count, steps)
     return nf.ternary_drain(count, per_step, steps)
 
 
@@ -58,6 +60,7 @@ class _Site:
                  max_neurons: int, max_tokens: int):
         self.name, self.kind = name, kind
         self.code_kind, self.per_step = event.code.kind, event.code.per_step
+        self.bitwise = bool(getattr(event.code, "bitwise", False))
         self.rows = batch * positions
         self.channel_steps = np.zeros(channels, np.int64)
         self.channel_events = np.zeros(channels, np.int64)
@@ -77,7 +80,9 @@ class _Site:
         if (self.channel_steps[channels] != 0).any():
             raise ValueError(f"{event.site}: channels encoded twice in one block; a recorder records one "
                              "forward pass")
-        if spikes is not None:
+        if self.bitwise:   # at most a few dozen steps (bit positions): the train itself is small
+            tally = counters.tally_spikes(nf.bitwise_drain(count, steps) if spikes is None else spikes, count)
+        elif spikes is not None:
             tally = counters.tally_spikes(spikes)
         else:
             tally = counters.tally_count(count, self.per_step, steps)
@@ -109,7 +114,7 @@ class _Site:
             piece = spikes.reshape(spikes.shape[0], -1, spikes.shape[-1])[:, rows][:, :, cols]
         else:
             sub = count.reshape(-1, count.shape[-1])[rows][:, cols]
-            piece = _drain(sub, self.code_kind, self.per_step, event.steps)
+            piece = _drain(sub, self.code_kind, self.per_step, event.steps, self.bitwise)
         self._pieces.append((inside, piece.permute(1, 0, 2).long().cpu().numpy()))
 
     def record(self, fan: np.ndarray) -> SiteRecord:
@@ -122,6 +127,7 @@ class _Site:
         count_values, count_freq = _histogram_arrays(self.counts)
         return SiteRecord(
             name=self.name, kind=self.kind, code_kind=self.code_kind, per_step=self.per_step, rows=self.rows,
+            bitwise=self.bitwise,
             sops=sops, sops_payload=sops_payload, channel_steps=self.channel_steps,
             channel_events=self.channel_events, channel_payload=self.channel_payload,
             step_events=self.step_events, step_neuron_steps=self.step_neuron_steps,

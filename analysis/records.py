@@ -31,11 +31,12 @@ class SiteRecord:
     step_neuron_steps: np.ndarray  # [T_max] neurons still running at step t
     level_values: np.ndarray     # spike levels seen ...
     level_freq: np.ndarray       # ... and how often (zeros of running neurons included)
-    count_values: np.ndarray     # neuron counts Σ_t S seen ...
+    count_values: np.ndarray     # neuron counts Σ_t S (bitwise: Σ_t 2^(T-1-t) S) seen ...
     count_freq: np.ndarray       # ... and how many neurons
     raster: np.ndarray           # [K, T_max, M] graded spikes of a token × neuron subsample
     raster_rows: np.ndarray      # [K] token rows (sample · positions + position)
     raster_channels: np.ndarray  # [M] channels
+    bitwise: bool = False        # ternary counts sent bit by bit: step t's spike weighs 2^(T-1-t) at the synapse
 
     @property
     def events(self) -> int:

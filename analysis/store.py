@@ -27,7 +27,8 @@ SCHEMA_VERSION = 1
 SITE_ARRAYS = ("channel_steps", "channel_events", "channel_payload", "step_events", "step_neuron_steps",
                "level_values", "level_freq", "count_values", "count_freq", "raster", "raster_rows",
                "raster_channels")
-SITE_ATTRS = ("kind", "code_kind", "per_step", "rows", "sops", "sops_payload")
+SITE_ATTRS = ("kind", "code_kind", "per_step", "rows", "sops", "sops_payload", "bitwise")
+OPTIONAL_ATTRS = {"bitwise": False}   # attributes files written before they existed lack (read as the default)
 
 
 def _package_version() -> str:
@@ -150,7 +151,7 @@ def _ops(dataset: h5py.Dataset, categories: list[str]) -> dict[str, int]:
 
 
 def _site(name: str, group: h5py.Group, rasters: bool) -> SiteRecord:
-    fields = {key: _scalar(group.attrs[key]) for key in SITE_ATTRS}
+    fields = {key: _scalar(group.attrs[key]) for key in SITE_ATTRS if key in group.attrs or key not in OPTIONAL_ATTRS}
     for key in SITE_ARRAYS:
         if key == "raster" and not rasters:
             fields[key] = np.zeros((0, 0, 0), group[key].dtype)

@@ -20,11 +20,13 @@ HEADS, KV_HEADS = 4, 2
 
 
 def tiny_spiking(method="spikellm", mode="explicit", seed=0):
+    """``method``: spikellm, sdllm, or sdllm-bitwise (SDLLM counts sent bit by bit)."""
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                       num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=128)
     model = LlamaForCausalLM(cfg).eval()
-    return convert(model, SpikeConfig(method=method, wbits=4, abits=4, mode=mode),
+    extra = {"spike_train": "bitwise"} if method == "sdllm-bitwise" else {}
+    return convert(model, SpikeConfig(method=method.removesuffix("-bitwise"), wbits=4, abits=4, mode=mode, **extra),
                    calibration=torch.randint(0, 128, (2, 32)), progress=False)
 
 
@@ -61,7 +63,7 @@ def assert_records_equal(a: Recording, b: Recording):
     assert a.head_ops == b.head_ops
 
 
-@pytest.mark.parametrize("method", ["spikellm", "sdllm"])
+@pytest.mark.parametrize("method", ["spikellm", "sdllm", "sdllm-bitwise"])
 def test_totals_match_spike_stats(method):
     model = tiny_spiking(method)
     stats = observe.SpikeStats()
@@ -138,7 +140,7 @@ def test_raster_is_the_subsampled_spike_train():
             assert site.raster_rows[0] == 0 and site.raster_rows[-1] == site.rows - 1
 
 
-@pytest.mark.parametrize("method", ["spikellm", "sdllm"])
+@pytest.mark.parametrize("method", ["spikellm", "sdllm", "sdllm-bitwise"])
 def test_collapsed_events_record_like_explicit_ones(method):
     """The same encoder events with and without their spikes (counts only) give identical records."""
     model = tiny_spiking(method)
@@ -201,3 +203,30 @@ def test_simulate_to_hdf5_needs_a_spiking_model(tmp_path):
     with pytest.raises(ValueError, match="does not spike"):
         simulate_to_hdf5(LlamaForCausalLM(cfg), torch.zeros(4, dtype=torch.long), tmp_path / "x.h5")
     assert not list(tmp_path.iterdir())
+
+
+def test_bitwise_trains_are_recorded_as_bits(tmp_path):
+    """A bitwise site: ±1 spikes only, as many events as the counts' set bits, counts that decode the bits
+    (Σ_t 2^(T-1-t) S[t]), and the flag survives the HDF5 file."""
+    from analysis.store import read_recording
+    from neuro_llm.spiking.codes import SpikeCode
+
+    model = tiny_spiking("sdllm-bitwise")
+    events = Events()
+    recording = record(model, torch.randint(0, 128, (2, 8)), events)
+    code = next(e.code for e in events.events)
+    assert code.bitwise
+    for layer in recording.layers:
+        for name, site in layer.sites.items():
+            assert site.bitwise and set(site.level_values.tolist()) <= {-1, 0, 1}
+    for event in events.events:
+        layer = recording.layers[event.layer]
+        site = layer.sites[event.site.split(f"layers.{event.layer}.", 1)[1]]
+        assert torch.equal(SpikeCode.integrate(event.code, event.spikes), event.count)
+    total_bits = sum(int(e.code.events(e.count).sum()) for e in events.events)
+    assert recording.total("events") == total_bits
+    path = tmp_path / "bits.h5"
+    from analysis.recording import simulate_to_hdf5
+    simulate_to_hdf5(model, torch.randint(0, 128, (1, 8)), path)
+    again = read_recording(path)
+    assert all(site.bitwise for layer in again.layers for site in layer.sites.values())

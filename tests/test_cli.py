@@ -73,7 +73,6 @@ def recording(tiny, tmp_path_factory):
     (["eval", "--method", "spikellm", "--count-cap", "7"], "sdllm options, not for method 'spikellm'"),
     (["eval", "--method", "sdllm", "--threshold", "max", "--threshold-k", "2"], "not of the max-scaled"),
     (["eval", "--method", "sdllm", "--spike-train", "bitwise", "--spike-levels", "3"], "drop --spike-levels"),
-    (["simulate", "--method", "sdllm", "--spike-train", "bitwise", "--record", "r.h5"], "bitwise train is not recorded"),
     (["eval", "--method", "pbllm", "--wbits", "4"], "use --wbits 1"),
     (["eval", "--method", "sdllm", "--weight-spikes", "ternary", "--wbits", "2"], "belong to spikellm"),
     (["eval", "--method", "rtn", "--weight-method", "gptq"], "its own weight method"),

@@ -293,9 +293,6 @@ def _check_inputs(args) -> None:
         method = _spike_options(args).get("method", _default("method"))
         if not _saved(args) and method not in ("spikellm", "sdllm"):
             raise ValueError(f"simulate needs a spiking method (spikellm or sdllm), not {method!r}")
-        if not _saved(args) and _spike_options(args).get("spike_train") == "bitwise":
-            raise ValueError("simulate records ternary trains; the bitwise train is not recorded yet "
-                             "(eval reports its spike events)")
         if args.layers is not None:  # the syntax now, the range once the model is known
             parse_layers(args.layers, 1 + max(map(int, re.findall(r"\d+", args.layers)), default=0))
     _check_model_name(args.model)
