@@ -20,6 +20,11 @@ modes are bit-identical whenever the weights are quantized.
 The GIF encoder runs as one fused Triton kernel on CUDA (:mod:`neuro_llm.spiking.kernels`, tested bit for
 bit against the torch path, which runs everywhere else and for other codes).
 
+On GPUs with exact float8 GEMMs (:mod:`neuro_llm.spiking.gemm`) the codes are held as float8 e4m3 (exact for
+|c| ≤ 16), each channel group zero-padded to a multiple of 16 columns (:meth:`SpikingLinear.prepare_for`),
+and the encoder writes float8 spikes into the same padded layout: the GEMM reads the stored codes directly.
+Saved state and the CPU use the canonical int8 codes; both layouts give the same bits.
+
 SDLLM's adaptive code (``mean|x|/k`` per token, no fixed range) has a data-dependent train length ``T``:
 its groups take the torch path, choose their accumulator per call from the same counts in both modes
 (fp32 below 2^24, else fp64), and the bitwise train weights step ``t`` by ``2^(T-1-t)`` (exact powers of
