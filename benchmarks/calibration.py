@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+import report  # benchmarks/report.py (this folder is on sys.path when a script runs)
 
 SHAPE = dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32)
 TINY = dict(hidden_size=128, intermediate_size=344, num_attention_heads=4, num_key_value_heads=4)
@@ -90,21 +89,14 @@ def main() -> None:
         seconds = time_convert(shape, overrides, args.device, dtype, windows, seqlen)
         rows.append({"method": name, "seconds_per_block": seconds, "spike_config": overrides})
         log(f"{name}: {seconds:.2f} s per block")
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
-    result = {"device": device_name, "shape": shape, "dtype": args.dtype, "windows": windows, "seqlen": seqlen,
+    device = report.device_name(args.device)
+    result = {"device": device, "shape": shape, "dtype": args.dtype, "windows": windows, "seqlen": seqlen,
               "wbits": 4, "abits": 4, "rows": rows}
-    stem = f"calibration_{args.device.split(':')[0]}{'_tiny' if args.tiny else ''}"
-    out = Path(__file__).parent / "results" / f"{stem}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
     lines = [f"W4A4 calibration of one {'tiny' if args.tiny else '7B'}-shaped block ({args.dtype}), {windows} × "
-             f"{seqlen} tokens, {device_name}", "", "| method | seconds per block |", "|---|---|"]
+             f"{seqlen} tokens, {device}", "", "| method | seconds per block |", "|---|---|"]
     lines += [f"| {r['method']} | {r['seconds_per_block']:.2f} |" for r in rows]
-    text = "\n".join(lines) + "\n"
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    report.write_report(report.stem("calibration", args.device, args.tiny), result,
+                        "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

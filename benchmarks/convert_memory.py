@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import report  # noqa: E402
 import streaming  # noqa: E402  (meta_model, random_block)
 
 SHAPES = {   # hidden, intermediate, heads, kv heads, layers, vocab — LLaMA-2-70B's proportions, scaled down
@@ -75,18 +74,12 @@ def main() -> None:
     if not Path("/proc/self/clear_refs").exists():
         raise SystemExit("convert_memory.py reads Linux's /proc/self/status and clear_refs; run it on Linux")
     result = measure(args.shape)
-    out = RESULTS / f"convert_memory_{args.shape}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
     mib = 2 ** 20
     table = ("| shape | fp16 block MiB | peak per block MiB | max / fp16 block |\n|---|---|---|---|\n"
              f"| {args.shape} | {result['fp16_block_bytes'] / mib:.0f} | "
              f"{', '.join(f'{p / mib:.0f}' for p in result['block_peak_bytes'])} | "
              f"{result['max_block_peak_over_fp16_block']:.2f} |\n")
-    out.with_suffix(".md").write_text(table)
-    print(table)
+    report.write_report(f"convert_memory_{args.shape}", result, table)
 
 
 if __name__ == "__main__":

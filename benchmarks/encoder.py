@@ -14,13 +14,13 @@ asserts that the kernel equals the torch reference bit for bit on the device. Sp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+import report  # benchmarks/report.py (this folder is on sys.path when a script runs)
 
 
 def log(*args):
@@ -147,21 +147,14 @@ def main() -> None:
             r.update(steps=steps, vs_floor=r["seconds"] / floor)
             log(f"T={steps:2d} {r['encoder']}: {r['seconds'] * 1e6:9.1f} us ({r['vs_floor']:.1f}x floor)")
         rows += group
-    device_name = torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
-    result = {"device": device_name, "tokens": tokens, "channels": channels, "dtype": str(x.dtype),
+    device = report.device_name(args.device)
+    result = {"device": device, "tokens": tokens, "channels": channels, "dtype": str(x.dtype),
               "copy_bandwidth_bytes_per_s": bandwidth, "repeats": repeats, "rows": rows}
-    stem = f"encoder_{args.device.split(':')[0]}{'_tiny' if args.tiny else ''}"
-    out = Path(__file__).parent / "results" / f"{stem}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
-    lines = [f"{tokens}×{channels} {x.dtype} activations, {device_name}, copy {bandwidth / 1e9:.0f} GB/s, best of "
+    lines = [f"{tokens}×{channels} {x.dtype} activations, {device}, copy {bandwidth / 1e9:.0f} GB/s, best of "
              f"{repeats}", "", "| T | encoder | µs | × memory floor |", "|---|---|---|---|"]
     lines += [f"| {r['steps']} | {r['encoder']} | {r['seconds'] * 1e6:.1f} | {r['vs_floor']:.1f} |" for r in rows]
-    text = "\n".join(lines) + "\n"
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    report.write_report(report.stem("encoder", args.device, args.tiny), result,
+                        "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import torch
+
+import report  # benchmarks/report.py (this folder is on sys.path when a script runs)
 
 CONFIGS = {  # name: SpikeConfig overrides (None: the FP model)
     "fp": None,
@@ -56,21 +55,16 @@ def run_one(target: str, name: str, device: str, tokens: int, repeats: int, wbit
         calibration = torch.randint(0, vocab, (1, min(tokens, 512)), generator=torch.Generator().manual_seed(1))
         model = convert(model, SpikeConfig(wbits=wbits, abits=abits, **overrides), calibration=calibration,
                         inplace=True, progress=False)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = report.synchronizer(device)
     with torch.no_grad():
         model(input_ids=ids, use_cache=False)  # warm-up
         sync()
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(input_ids=ids, use_cache=False)
-            sync()
-            times.append(time.perf_counter() - start)
+        seconds = report.best_seconds(lambda: model(input_ids=ids, use_cache=False), repeats, sync)
     peak = (torch.cuda.max_memory_allocated() if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"config": name, "seconds": min(times), "peak_bytes": peak}
+    return {"config": name, "seconds": seconds, "peak_bytes": peak}
 
 
 def main() -> None:
@@ -98,14 +92,10 @@ def main() -> None:
     for row in rows:
         row["time_vs_fp"] = row["seconds"] / fp["seconds"]
         row["memory_vs_fp"] = row["peak_bytes"] / fp["peak_bytes"]
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+    device_name = report.device_name(args.device)
     result = {"target": args.target, "device": device_name, "tokens": args.tokens, "wbits": args.wbits,
               "abits": args.abits, "rows": rows}
-    out = Path(__file__).parent / "results" / f"forward_{args.target}_{args.device.split(':')[0]}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    report.write_json(report.RESULTS / f"forward_{args.target}_{args.device.split(':')[0]}.json", result)
     print(f"\n{args.target}, {args.tokens} tokens, W{args.wbits}A{args.abits}, {device_name}\n")
     print("| config | time / FP | peak memory / FP | seconds | peak MiB |")
     print("|---|---|---|---|---|")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+import report  # benchmarks/report.py (this folder is on sys.path when a script runs)
 
 SHAPES = {
     "7b": dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32),
@@ -85,14 +85,10 @@ def timed(model, ids, device: str, repeats: int) -> dict:
         resident = torch.cuda.memory_allocated() if device.startswith("cuda") else 0
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(input_ids=ids, use_cache=False)
-            sync(device)
-            times.append(time.perf_counter() - start)
+        seconds = report.best_seconds(lambda: model(input_ids=ids, use_cache=False), repeats,
+                                      report.synchronizer(device))
         peak = torch.cuda.max_memory_allocated() - resident if device.startswith("cuda") else 0
-    return {"seconds": min(times), "activation_peak_bytes": peak, "resident_bytes": resident, "logits": logits}
+    return {"seconds": seconds, "activation_peak_bytes": peak, "resident_bytes": resident, "logits": logits}
 
 
 def timed_graph(model, ids, device: str, repeats: int, eager_logits: torch.Tensor) -> dict:
@@ -105,14 +101,8 @@ def timed_graph(model, ids, device: str, repeats: int, eager_logits: torch.Tenso
     sync(device)
     same = bool(torch.equal(logits, eager_logits))
     deviation = float((logits.float() - eager_logits.float()).abs().max())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        graphed(ids)
-        sync(device)
-        times.append(time.perf_counter() - start)
-    del graphed
-    return {"graph_seconds": min(times), "graph_equals_eager": same, "graph_max_abs_deviation": deviation}
+    seconds = report.best_seconds(lambda: graphed(ids), repeats, report.synchronizer(device))
+    return {"graph_seconds": seconds, "graph_equals_eager": same, "graph_max_abs_deviation": deviation}
 
 
 def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
@@ -261,18 +251,11 @@ def main() -> None:
     for name in args.shapes.split(","):
         log(f"--- {name}-shaped layer {shapes[name]}")
         rows += run_shape(name, shapes[name], args.device, tokens, repeats, DTYPES[args.dtype], calib)
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
-    result = {"device": device_name, "torch": torch.__version__, "tiny": args.tiny, "spiking_dtype": args.dtype,
+    device = report.device_name(args.device)
+    result = {"device": device, "torch": torch.__version__, "tiny": args.tiny, "spiking_dtype": args.dtype,
               "wbits": 4, "abits": 4, "repeats": repeats, "rows": rows}
-    stem = f"gpu_layer_{args.device.split(':')[0]}{'_tiny' if args.tiny else ''}"
-    out = Path(__file__).parent / "results" / f"{stem}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
-    text = f"W4A4 spiking ({args.dtype}) vs dense, {device_name}, best of {repeats}\n\n{table(rows)}\n"
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    report.write_report(report.stem("gpu_layer", args.device, args.tiny), result,
+                        f"W4A4 spiking ({args.dtype}) vs dense, {device}, best of {repeats}\n\n{table(rows)}\n")
 
 
 if __name__ == "__main__":

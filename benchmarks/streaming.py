@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+import report  # benchmarks/report.py (this folder is on sys.path when a script runs)
 
 SHAPES = {   # hidden, intermediate, heads, kv heads, layers, vocab
     "tiny": (64, 112, 4, 2, 4, 96),
     "llama7b": (4096, 11008, 32, 32, 32, 32000),
     "llama70b": (8192, 28672, 64, 8, 80, 32000),
 }
-RESULTS = Path(__file__).parent / "results"
+RESULTS = report.RESULTS
 
 
 def meta_model(shape: str, dtype: torch.dtype):
@@ -68,13 +68,6 @@ def random_block(i: int, block: torch.nn.Module, device) -> None:
 
 def weight_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
-
-
-def write_json(result: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
 
 
 def main() -> None:
@@ -117,7 +110,7 @@ def main() -> None:
     ids = torch.randint(0, model.config.vocab_size, (1, args.tokens), generator=torch.Generator().manual_seed(0))
     result = {"shape": args.shape, "layers": layers, "tokens": args.tokens, "dtype": args.dtype,
               "pack_codes": args.pack_codes,
-              "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({os.cpu_count()} cores)",
+              "device": report.device_name(device),
               "config": config.to_dict(), "convert_seconds": convert_seconds, "convert_peak_bytes": convert_peak,
               "fp16_block_bytes": fp16_block_bytes, "spiking_block_bytes": spiking_block_bytes}
 
@@ -136,7 +129,7 @@ def main() -> None:
         return seconds, peak(), out.float().cpu()
 
     if args.convert_only:
-        write_json(result, RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json")
+        report.write_json(RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json", result)
         print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=1))
         return
     seconds, streamed_peak, streamed = simulate("streamed")
@@ -151,8 +144,8 @@ def main() -> None:
         result.update(resident_seconds=seconds, resident_peak_bytes=resident_peak,
                       streamed_over_resident=result["streamed_seconds"] / seconds,
                       resident_equals_streamed=bool(torch.equal(resident, streamed)))
-    write_json(result, RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}"
-                       f"{'_packed' if args.pack_codes else ''}.json")
+    report.write_json(RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}"
+                       f"{'_packed' if args.pack_codes else ''}.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=1))
 
 

@@ -11,6 +11,20 @@ def round_half_up(v):
 
 
 @triton.jit
+def load_columns(x_row, cols_ptr, start, n_cols, GATHER: tl.constexpr, BLOCK: tl.constexpr):
+    """Columns ``start .. start+BLOCK`` of one row as float32 — through the gather index ``cols`` when
+    ``GATHER`` — with their offsets and in-range mask (masked lanes read 0)."""
+    offs = start + tl.arange(0, BLOCK)
+    mask = offs < n_cols
+    if GATHER:
+        cols = tl.load(cols_ptr + offs, mask=mask, other=0)
+    else:
+        cols = offs
+    x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+    return x, offs, mask
+
+
+@triton.jit
 def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, step_stride, scale_ptr, zero_ptr,
                       n, per_step, T_OUT: tl.constexpr, SPIKES: tl.constexpr, GATHER: tl.constexpr,
                       BLOCK: tl.constexpr):
@@ -19,13 +33,7 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, st
     lo = tl.full((BLOCK,), float("inf"), tl.float32)
     hi = tl.full((BLOCK,), float("-inf"), tl.float32)
     for start in range(0, n_cols, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        mask = offs < n_cols
-        if GATHER:
-            cols = tl.load(cols_ptr + offs, mask=mask, other=0)
-        else:
-            cols = offs
-        x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+        x, offs, mask = load_columns(x_row, cols_ptr, start, n_cols, GATHER, BLOCK)
         lo = tl.minimum(lo, tl.where(mask, x, float("inf")))
         hi = tl.maximum(hi, tl.where(mask, x, float("-inf")))
     xmin = tl.min(lo, axis=0)
@@ -36,13 +44,7 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, st
     tl.store(zero_ptr + row, zero)
     out_row = out_ptr + row * stride_om
     for start in range(0, n_cols, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        mask = offs < n_cols
-        if GATHER:
-            cols = tl.load(cols_ptr + offs, mask=mask, other=0)
-        else:
-            cols = offs
-        x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+        x, offs, mask = load_columns(x_row, cols_ptr, start, n_cols, GATHER, BLOCK)
         q = round_half_up(tl.div_rn(x, scale) + zero)
         q = tl.minimum(tl.maximum(q, 0.0), n)
         if SPIKES:

@@ -128,7 +128,6 @@ class SpikingLinear(nn.Module):
             self.plans.append(self._plan(a, b, steps, offset))
             offset += self.plans[-1].padded_width
         self._canonical_dtype = self.codes.dtype
-        self.fp8_layout = False   # True: codes are float8, each group zero-padded (see prepare_for)
         # the fused CUDA path (encoder kernel + epilogue kernel): GIF codes on integer weights, float32 GEMMs
         self._fused_epilogue = (code is not None and code.kind == "gif" and self.integer_weights
                                 and all(p.accumulate == torch.float32 for p in self.plans))
@@ -156,6 +155,12 @@ class SpikingLinear(nn.Module):
         """Whether the codes can take the float8 layout (every group exact in float8 in at least one mode)."""
         return gemm.FP8 is not None and bool(self.plans) and all(p.fp8_spikes or p.fp8_counts for p in self.plans)
 
+    @property
+    def fp8_layout(self) -> bool:
+        """Whether the codes are in the float8 layout (float8, each group zero-padded; see :meth:`prepare_for`),
+        also while packed for transfer."""
+        return (self._unpacked_dtype if self.codes_packed else self.codes.dtype) == gemm.FP8
+
     def canonical_codes(self) -> Tensor:
         """The codes ``[out, in]`` in ``perm``'s order as the narrowest integer type (what is saved)."""
         codes = self.unpack_transfer("codes", self.codes) if self.codes_packed else self.codes
@@ -179,7 +184,6 @@ class SpikingLinear(nn.Module):
             return
         self.unpack_codes()
         self.codes = self._fp8_codes(self.codes) if want else self.canonical_codes()
-        self.fp8_layout = want
 
     # -- 4-bit transfer form (streaming) -----------------------------------------------------------------
     @property
