@@ -82,3 +82,68 @@ def test_linear_through_the_kernel_equals_the_torch_path(seed, per_step, wbits, 
     assert all(o.dtype == dtype for o in outputs)
     for o in outputs[1:]:
         assert torch.equal(o, outputs[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), dim=st.sampled_from([-1, -2]), explicit=st.booleans(),
+       per_channel=st.booleans(), per_step=st.sampled_from([1, 3, 15]), steps=st.sampled_from([1, 2, 3]),
+       dtype=st.sampled_from(DTYPES), spread=st.floats(1e-4, 1e3), offset=st.floats(-10, 10),
+       tokens=st.integers(1, 70), head_dim=st.sampled_from([4, 16, 20]))
+def test_attention_kernel_equals_torch_reference(seed, dim, explicit, per_channel, per_step, steps, dtype, spread,
+                                                 offset, tokens, head_dim):
+    g = torch.Generator().manual_seed(seed)
+    # [batch, tokens, heads, dim] transposed to [batch, heads, tokens, dim], as attention hands it over
+    x = (torch.randn(2, tokens, 3, head_dim + 3, generator=g) * spread + offset).to(dtype)[..., :head_dim]
+    x = x.transpose(1, 2)
+    x[0, 0, 0] = offset                      # a constant row (per-token codes) / column entry
+    channel_steps = None
+    if per_channel:
+        channel_steps = torch.randint(1, steps + 1, (head_dim,), generator=g)
+        channel_steps[0] = steps              # the caller passes the largest count as ``steps``
+    got = kernels.attention_encode(x, dim, per_step, steps, channel_steps, explicit, dtype)
+    want = kernels.attention_encode_reference(x, dim, per_step, steps, channel_steps, explicit, dtype)
+    assert got.dtype == dtype and got.shape == x.shape and got.is_contiguous()
+    assert torch.equal(got, want)
+
+
+def test_attention_reference_is_the_code():
+    """The reference is SpikeCode's quantizer (x̂ = Δ(q - z)); explicit integration gives the same counts."""
+    x = torch.randn(1, 2, 9, 8) * 4
+    code = SpikeCode("gif", 15)
+    for dim in (-1, -2):
+        s, z = code.scale_zero(x, 2, dim)
+        want = s * (quant.asymmetric_count(x, s, z, 30) - z)
+        for explicit in (False, True):
+            assert torch.equal(kernels.attention_encode_reference(x, dim, 15, 2, None, explicit, torch.float32), want)
+    with pytest.raises(ValueError, match="batch, heads, tokens"):
+        kernels.attention_encode(x[0], -1, 15, 2, None, False, torch.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_attention_through_the_kernel_equals_the_torch_path(dtype):
+    """A converted model (grouped-query attention, per-channel K/V step counts from attention OBS) gives the
+    same logits with the fused attention encoder as with the torch path, in both modes."""
+    from conftest import tiny_model
+    from neuro_llm import SpikeConfig, convert, set_mode
+    from neuro_llm.spiking.observe import SpikeStats, observing
+
+    model = tiny_model("llama").to(dtype)
+    calibration = torch.randint(0, 96, (2, 48), generator=torch.Generator().manual_seed(0))
+    snn = convert(model, SpikeConfig(method="spikellm", wbits=4, abits=4, salient=0.25, extra_steps=1),
+                  calibration=calibration, progress=False)
+    attention = snn.model.layers[0].self_attn.spiking
+    assert attention.k_steps is not None and int(attention.k_steps.max()) == 2
+    ids = torch.randint(0, 96, (2, 20), generator=torch.Generator().manual_seed(1))
+    logits = []
+    with torch.no_grad():
+        for mode in ("collapsed", "explicit"):
+            set_mode(snn, mode)
+            logits.append(snn(ids).logits)
+            with kernels.forced():
+                probe = torch.zeros(1, 1, 1, 1)
+                assert attention.fused(probe)
+                with observing(SpikeStats()):            # an observer wants the trains: the torch path
+                    assert not attention.fused(probe)
+                logits.append(snn(ids).logits)
+    for other in logits[1:]:
+        assert torch.equal(other, logits[0])

@@ -82,3 +82,81 @@ def linear_epilogue_kernel(acc_ptr, stride_acc, part_ptr, stride_part, out_ptr, 
         tl.store(out_ptr + m64[:, None] * stride_out + n[None, :], term.to(out_ptr.dtype.element_ty), mask=mask)
     else:
         tl.store(part_ptr + m64[:, None] * stride_part + n[None, :], term, mask=mask)
+
+
+@triton.jit
+def dequantized_gif(x, scale, zero, n, per_step, T_OUT: tl.constexpr, EXPLICIT: tl.constexpr):
+    """``Δ (q - z)`` of charges ``x`` (float32): ``q = clamp(round(x/Δ + z), 0, n)`` (collapsed), or, explicit,
+    the ``T_OUT`` drained GIF spikes ``S[t] = clamp(q - t(L-1), 0, L-1)`` formed and integrated one step at a
+    time (a channel whose ``n`` holds fewer steps is silent in the later ones)."""
+    q = round_half_up(tl.div_rn(x, scale) + zero)
+    q = tl.minimum(tl.maximum(q, 0.0), n)
+    if EXPLICIT:
+        integrated = tl.zeros_like(q)
+        for t in tl.static_range(T_OUT):
+            integrated += tl.minimum(tl.maximum(q - t * per_step, 0.0), per_step)
+        q = integrated
+    return scale * (q - zero)
+
+
+@triton.jit
+def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, per_step,
+                          T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
+                          BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Q / V of ``[B, H, S, D]``: every (token, head) row over its ``D`` channels; ``n`` per channel when
+    ``PER_CHANNEL`` (then so are ``Δ`` and ``z``). Writes ``x̂`` contiguous in ``out``'s dtype."""
+    bh = tl.program_id(0)
+    b = (bh // H).to(tl.int64)
+    h = (bh % H).to(tl.int64)
+    s = tl.program_id(1) * BLOCK_S + tl.arange(0, BLOCK_S)
+    d = tl.arange(0, BLOCK_D)
+    mask = (s < S)[:, None] & (d < D)[None, :]
+    x = tl.load(x_ptr + b * stride_b + h * stride_h + s.to(tl.int64)[:, None] * stride_s + d[None, :] * stride_d,
+                mask=mask, other=0.0).to(tl.float32)
+    xmin = tl.min(tl.where(mask, x, float("inf")), axis=1)[:, None]
+    xmax = tl.max(tl.where(mask, x, float("-inf")), axis=1)[:, None]
+    if PER_CHANNEL:
+        cap = tl.load(cap_ptr + d, mask=d < D, other=1.0)[None, :]
+    else:
+        cap = n
+    scale = tl.maximum(tl.div_rn(xmax - xmin, cap), 1e-5)
+    zero = round_half_up(tl.div_rn(-xmin, scale))
+    xhat = dequantized_gif(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
+    rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
+    tl.store(out_ptr + rows + d[None, :], xhat.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, per_step,
+                             T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
+                             BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
+    """K of ``[B, H, S, D]``: every (head, channel) over the ``S`` tokens — two passes over the tokens
+    (range, then charge and fire). Writes ``x̂`` contiguous in ``out``'s dtype."""
+    bh = tl.program_id(0)
+    b = (bh // H).to(tl.int64)
+    h = (bh % H).to(tl.int64)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    base = x_ptr + b * stride_b + h * stride_h + d[None, :] * stride_d
+    lo = tl.full((BLOCK_S, BLOCK_D), float("inf"), tl.float32)
+    hi = tl.full((BLOCK_S, BLOCK_D), float("-inf"), tl.float32)
+    for start in range(0, S, BLOCK_S):
+        s = start + tl.arange(0, BLOCK_S)
+        mask = (s < S)[:, None] & (d < D)[None, :]
+        x = tl.load(base + s.to(tl.int64)[:, None] * stride_s, mask=mask, other=0.0).to(tl.float32)
+        lo = tl.minimum(lo, tl.where(mask, x, float("inf")))
+        hi = tl.maximum(hi, tl.where(mask, x, float("-inf")))
+    xmin = tl.min(lo, axis=0)[None, :]
+    xmax = tl.max(hi, axis=0)[None, :]
+    if PER_CHANNEL:
+        cap = tl.load(cap_ptr + d, mask=d < D, other=1.0)[None, :]
+    else:
+        cap = n
+    scale = tl.maximum(tl.div_rn(xmax - xmin, cap), 1e-5)
+    zero = round_half_up(tl.div_rn(-xmin, scale))
+    for start in range(0, S, BLOCK_S):
+        s = start + tl.arange(0, BLOCK_S)
+        mask = (s < S)[:, None] & (d < D)[None, :]
+        x = tl.load(base + s.to(tl.int64)[:, None] * stride_s, mask=mask, other=0.0).to(tl.float32)
+        xhat = dequantized_gif(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
+        rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
+        tl.store(out_ptr + rows + d[None, :], xhat.to(out_ptr.dtype.element_ty), mask=mask)

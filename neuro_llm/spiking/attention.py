@@ -24,7 +24,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from neuro_llm.spiking import observe
+from neuro_llm.spiking import kernels, observe
 from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
@@ -65,6 +65,17 @@ class SpikingAttention(nn.Module):
             self._notify(f"{self.site}.{name}", count, spikes, channel_steps, self.code.clip_mask(x, scale, steps))
         return scale * (count - zero if zero is not None else count)
 
+    def fused(self, x: Tensor) -> bool:
+        """Encode with the one-pass GPU kernel (:func:`kernels.attention_encode`): GIF codes on CUDA, while no
+        observer asks for the spike trains (then the torch path materializes them)."""
+        return self.code.kind == "gif" and x.dim() == 4 and not observe.active() and kernels.enabled(x)
+
+    def encode_fused(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
+        """:meth:`encode` in one kernel, ``x̂`` in ``x``'s dtype (bit for bit the torch path's, cast)."""
+        longest = self.steps if channel_steps is None else self._max_steps[name]
+        return kernels.attention_encode(x, dim, self.code.per_step, longest, channel_steps, self.mode == "explicit",
+                                        x.dtype)
+
     def _notify(self, site: str, count: Tensor, spikes: Tensor | None, channel_steps: Tensor | None,
                 clip_mask: Tensor | None) -> None:
         if channel_steps is None:
@@ -85,9 +96,14 @@ class SpikingAttention(nn.Module):
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
                 scaling: float, groups: int) -> tuple[Tensor, None]:
         dtype = query.dtype
-        q_hat = self.encode(query.float(), -1, "q").to(dtype)
-        k_hat = repeat_heads(self.encode(key.float(), -2, "k", self.k_steps).to(dtype), groups)
-        v_hat = repeat_heads(self.encode(value.float(), -1, "v", self.v_steps).to(dtype), groups)
+        if self.fused(query):
+            q_hat = self.encode_fused(query, -1, "q")
+            k_hat = repeat_heads(self.encode_fused(key, -2, "k", self.k_steps), groups)
+            v_hat = repeat_heads(self.encode_fused(value, -1, "v", self.v_steps), groups)
+        else:
+            q_hat = self.encode(query.float(), -1, "q").to(dtype)
+            k_hat = repeat_heads(self.encode(key.float(), -2, "k", self.k_steps).to(dtype), groups)
+            v_hat = repeat_heads(self.encode(value.float(), -1, "v", self.v_steps).to(dtype), groups)
         q_len, kv_len = query.shape[-2], key.shape[-2]
         mask, causal = None, False
         if attention_mask is not None:
