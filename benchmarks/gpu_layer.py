@@ -132,8 +132,21 @@ def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
                 raise AssertionError(f"{name} ({layer.mode}): the float8 GEMMs differ from the bf16 GEMMs")
         layer.mode = mode
         fp8_layers += layer.fp8_layout
+    # the attention encoder: the whole layer's logits through the kernels and through the torch path
+    from neuro_llm import set_mode
+
+    ids = torch.randint(0, 256, (2, 512), device=device, generator=g)
+    for mode in ("collapsed", "explicit"):
+        set_mode(model, mode)
+        with torch.no_grad():
+            fused = model(ids).logits
+            with kernels.disabled():
+                reference = model(ids).logits
+        if not torch.equal(fused, reference):
+            raise AssertionError(f"{mode}: the layer through the Triton kernels (attention encoder included) "
+                                 "differs from the torch path")
     log(f"Triton kernels == torch reference, float8 GEMMs ({fp8_layers} linears) == bf16 GEMMs on the device "
-        "(every linear, both modes)")
+        "(every linear, both modes); whole-layer logits equal through the kernels and the torch path")
 
 
 def canonical_layout_output(layer, x):

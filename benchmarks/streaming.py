@@ -2,6 +2,7 @@
 
     python benchmarks/streaming.py --shape llama7b --device cuda --tokens 2048
     python benchmarks/streaming.py --shape llama70b --device cuda --tokens 2048
+    python benchmarks/streaming.py --shape llama70b --device cuda --batch 1,4     # 1 and 4 windows a layer pass
     python benchmarks/streaming.py --shape tiny --device cpu --tokens 64          # a quick check
 
 The model is built on the ``meta`` device (no weights anywhere); conversion fills each block with random
@@ -10,7 +11,10 @@ block to the host, so the FP model never exists whole — a 70B-shaped model's F
 would not fit the 128 GB host. The spiking model is then simulated layer by layer with blocks streamed
 from pinned host memory (``LayerByLayerSimulator``, prefetch on a side stream), and — where it fits —
 again with every block resident on the device. Reports seconds per layer, peak device memory against
-one block's weights, and streamed / resident time. Writes ``benchmarks/results/streaming_<shape>_<device>.json``.
+one block's weights, streamed / resident time, and the host-to-device copy floor (one block's bytes over the
+measured pinned-copy bandwidth). ``--batch`` sets how many windows of ``--tokens`` go through each block per
+pass (the simulator takes ``[windows, tokens]``): a block's copy is paid once per pass, so more windows hide
+it behind more compute. Writes ``benchmarks/results/streaming_<shape>_<device>[_packed][_b<windows>].json``.
 """
 from __future__ import annotations
 
@@ -75,6 +79,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=list(SHAPES), default="llama7b")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tokens", type=int, default=2048)
+    parser.add_argument("--batch", default="1", help="comma-separated windows per layer pass (default 1)")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--resident", choices=["auto", "yes", "no"], default="auto",
                         help="also time the same model with every block resident on the device")
@@ -107,14 +112,17 @@ def main() -> None:
 
     for module in (snn.model.embed_tokens, snn.model.norm, snn.lm_head, snn.model.rotary_emb):
         module.to(device)   # small; only the decoder blocks stream
-    ids = torch.randint(0, model.config.vocab_size, (1, args.tokens), generator=torch.Generator().manual_seed(0))
-    result = {"shape": args.shape, "layers": layers, "tokens": args.tokens, "dtype": args.dtype,
-              "pack_codes": args.pack_codes,
-              "device": report.device_name(device),
-              "config": config.to_dict(), "convert_seconds": convert_seconds, "convert_peak_bytes": convert_peak,
-              "fp16_block_bytes": fp16_block_bytes, "spiking_block_bytes": spiking_block_bytes}
+    batches = [int(b) for b in args.batch.split(",")]
+    if min(batches) < 1:
+        raise SystemExit(f"--batch {args.batch}: windows per pass must be positive")
+    generator = torch.Generator().manual_seed(0)
+    inputs = {b: torch.randint(0, model.config.vocab_size, (b, args.tokens), generator=generator) for b in batches}
+    base = {"shape": args.shape, "layers": layers, "tokens": args.tokens, "dtype": args.dtype,
+            "pack_codes": args.pack_codes, "device": report.device_name(device),
+            "config": config.to_dict(), "convert_seconds": convert_seconds, "convert_peak_bytes": convert_peak,
+            "fp16_block_bytes": fp16_block_bytes, "spiking_block_bytes": spiking_block_bytes}
 
-    def simulate(label: str) -> tuple[float, int, torch.Tensor]:
+    def simulate(label: str, ids: torch.Tensor) -> tuple[float, int, torch.Tensor]:
         sim = LayerByLayerSimulator(snn, device=device, progress=False, pack_codes=args.pack_codes)
         sim.run(ids)                     # warm-up at full size (pins/packs host memory, compiles kernels, cuBLAS picks)
         sync()
@@ -124,29 +132,64 @@ def main() -> None:
         out = sim.run(ids)
         sync()
         seconds = time.time() - t0
-        print(f"{label}: {seconds:.2f} s ({seconds / layers * 1e3:.1f} ms a layer), peak "
-              f"{peak() / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+        print(f"{label}, {ids.shape[0]} window(s) of {ids.shape[1]} tokens: {seconds:.2f} s "
+              f"({seconds / layers * 1e3:.1f} ms a layer), peak {peak() / 2**30:.2f} GiB", file=sys.stderr, flush=True)
         return seconds, peak(), out.float().cpu()
 
+    def result_path(batch: int):
+        return RESULTS / (f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}{'_packed' if args.pack_codes else ''}"
+                          f"{f'_b{batch}' if batch > 1 else ''}.json")
+
     if args.convert_only:
-        report.write_json(RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json", result)
-        print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=1))
+        report.write_json(RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json", base)
+        print(json.dumps({k: v for k, v in base.items() if k != "config"}, indent=1))
         return
-    seconds, streamed_peak, streamed = simulate("streamed")
-    result.update(streamed_seconds=seconds, streamed_ms_per_layer=seconds / layers * 1e3, streamed_peak_bytes=streamed_peak,
-                  streamed_peak_over_block=streamed_peak / spiking_block_bytes if spiking_block_bytes else None)
+    results, streamed = {}, {}
+    for batch in batches:
+        seconds, streamed_peak, streamed[batch] = simulate("streamed", inputs[batch])
+        results[batch] = dict(base, windows_per_pass=batch, streamed_seconds=seconds,
+                              streamed_ms_per_layer=seconds / layers * 1e3, streamed_peak_bytes=streamed_peak,
+                              streamed_peak_over_block=streamed_peak / spiking_block_bytes if spiking_block_bytes else None)
+    if cuda:   # the copy floor: one block's host bytes (as streamed: packed or not) over the pinned-copy bandwidth
+        block = snn.model.layers[0]
+        host_bytes = weight_bytes(block)
+        bandwidth = pinned_copy_bandwidth(device, host_bytes)
+        for r in results.values():
+            r.update(host_block_bytes=host_bytes, h2d_bytes_per_second=bandwidth,
+                     copy_floor_ms_per_layer=host_bytes / bandwidth * 1e3)
     total = weight_bytes(snn.model.layers)
     free = torch.cuda.mem_get_info(device)[0] if cuda else 0
     if args.resident == "yes" or (args.resident == "auto" and cuda and total < 0.8 * free):
+        if args.pack_codes:
+            for module in snn.modules():
+                if getattr(module, "codes_packed", False):
+                    module.unpack_codes()
         for block in snn.model.layers:
             block.to(device)
-        seconds, resident_peak, resident = simulate("resident")
-        result.update(resident_seconds=seconds, resident_peak_bytes=resident_peak,
-                      streamed_over_resident=result["streamed_seconds"] / seconds,
-                      resident_equals_streamed=bool(torch.equal(resident, streamed)))
-    report.write_json(RESULTS / f"streaming_{args.shape}_{'cuda' if cuda else 'cpu'}"
-                       f"{'_packed' if args.pack_codes else ''}.json", result)
-    print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=1))
+        for batch in batches:
+            seconds, resident_peak, resident = simulate("resident", inputs[batch])
+            results[batch].update(resident_seconds=seconds, resident_ms_per_layer=seconds / layers * 1e3,
+                                  resident_peak_bytes=resident_peak,
+                                  streamed_over_resident=results[batch]["streamed_seconds"] / seconds,
+                                  resident_equals_streamed=bool(torch.equal(resident, streamed[batch])))
+    for batch, r in results.items():
+        report.write_json(result_path(batch), r)
+        print(json.dumps({k: v for k, v in r.items() if k != "config"}, indent=1))
+
+
+def pinned_copy_bandwidth(device: torch.device, nbytes: int) -> float:
+    """Bytes per second of one pinned host-to-device copy of ``nbytes`` (best of 5)."""
+    host = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
+    target = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    best = float("inf")
+    for _ in range(5):
+        torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        target.copy_(host, non_blocking=True)
+        torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    del host, target
+    return nbytes / best
 
 
 if __name__ == "__main__":

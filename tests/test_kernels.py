@@ -147,3 +147,20 @@ def test_attention_through_the_kernel_equals_the_torch_path(dtype):
                 logits.append(snn(ids).logits)
     for other in logits[1:]:
         assert torch.equal(other, logits[0])
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_epilogue_single_pair_and_chain_equal_the_torch_path(groups):
+    """One channel group (one pass), two (one pass over both accumulators), three (a partial-sum chain)."""
+    g = torch.Generator().manual_seed(groups)
+    codes, scale = quant.rtn_weight(torch.randn(24, 40, generator=g), 4)
+    steps = torch.ones(40, dtype=torch.long)
+    for extra in range(2, groups + 1):
+        steps[torch.randperm(40, generator=g)[:6]] = extra
+    layer = SpikingLinear(codes, scale, torch.randn(24, generator=g), code=SpikeCode("gif", 15), channel_steps=steps)
+    assert len(layer.plans) == groups
+    x = (torch.randn(2, 9, 40, generator=g) * 3).to(torch.bfloat16)
+    for layer.mode in ("collapsed", "explicit"):
+        reference = layer(x)
+        with kernels.forced():
+            assert torch.equal(layer(x), reference)

@@ -57,10 +57,12 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, st
 
 @triton.jit
 def linear_epilogue_kernel(acc_ptr, stride_acc, part_ptr, stride_part, out_ptr, stride_out, scale_ptr, zero_ptr,
-                           rowsum_ptr, ws_ptr, bias_ptr, M, N, FIRST: tl.constexpr, LAST: tl.constexpr,
+                           rowsum_ptr, ws_ptr, bias_ptr, M, N, acc2_ptr, stride_acc2, scale2_ptr, zero2_ptr,
+                           rowsum2_ptr, FIRST: tl.constexpr, LAST: tl.constexpr, PAIR: tl.constexpr,
                            HAS_WS: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr,
                            BLOCK_N: tl.constexpr):
-    """One channel group's term ``Δ_g (acc_g - z_g · rowsum_g)`` added to the partial sum; the last group
+    """One channel group's term ``Δ (acc_g - z_g · rowsum_g)`` added to the partial sum (``PAIR``: the first
+    group's term plus the second's, from two accumulators, with no partial sum in memory); the last group
     also applies the row scale ``s`` and the bias and writes the output dtype (same float32 operations, in
     the same order, as the torch path of :class:`SpikingLinear`)."""
     m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -72,7 +74,13 @@ def linear_epilogue_kernel(acc_ptr, stride_acc, part_ptr, stride_part, out_ptr, 
     s = tl.load(scale_ptr + m, mask=m < M, other=0.0)
     r = tl.load(rowsum_ptr + n, mask=n < N, other=0).to(tl.float32)
     term = s[:, None] * (acc - z[:, None] * r[None, :])
-    if not FIRST:
+    if PAIR:
+        acc2 = tl.load(acc2_ptr + m64[:, None] * stride_acc2 + n[None, :], mask=mask, other=0.0)
+        z2 = tl.load(zero2_ptr + m, mask=m < M, other=0.0)
+        s2 = tl.load(scale2_ptr + m, mask=m < M, other=0.0)
+        r2 = tl.load(rowsum2_ptr + n, mask=n < N, other=0).to(tl.float32)
+        term = term + s2[:, None] * (acc2 - z2[:, None] * r2[None, :])
+    elif not FIRST:
         term = tl.load(part_ptr + m64[:, None] * stride_part + n[None, :], mask=mask, other=0.0) + term
     if LAST:
         if HAS_WS:

@@ -111,24 +111,31 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
 
 
 def linear_epilogue(acc: Tensor, scale: Tensor, zero: Tensor, rowsum: Tensor, partial: Tensor | None,
-                    out: Tensor | None, weight_scale: Tensor | None, bias: Tensor | None) -> Tensor:
+                    out: Tensor | None, weight_scale: Tensor | None, bias: Tensor | None,
+                    second: tuple[Tensor, Tensor, Tensor, Tensor] | None = None) -> Tensor:
     """One group's ``Δ (acc - z · rowsum)`` into ``partial`` (``None``: this is the first group, ``acc`` becomes
     the partial sum in place); with ``out`` given (the last group) ``(partial + term) · s + b`` is written to
-    ``out`` instead. Returns the tensor written. Float32 operations in the order of the torch path."""
+    ``out`` instead. ``second = (acc, scale, zero, rowsum)`` of a second group (with ``partial=None`` and
+    ``out``): ``(term₁ + term₂) · s + b`` in one pass. Returns the tensor written. Float32 operations in the
+    order of the torch path."""
     from neuro_llm.spiking._triton_gif import linear_epilogue_kernel
 
     rows, cols = acc.shape
     first, last = partial is None, out is not None
+    if second is not None and not (first and last):
+        raise ValueError("linear_epilogue: a second group's accumulator needs partial=None and out")
     part = acc if first else partial
     target = out if last else part
     if last and _interpreted() and out.dtype != torch.float32:  # the interpreter's half casts truncate
         wide = linear_epilogue(acc, scale, zero, rowsum, partial, torch.empty_like(out, dtype=torch.float32),
-                               weight_scale, bias)
+                               weight_scale, bias, second)
         return out.copy_(wide)
+    acc2, scale2, zero2, rowsum2 = second if second is not None else (acc, scale, zero, rowsum)
     grid = (triton_cdiv(rows, 32), triton_cdiv(cols, 128))
     linear_epilogue_kernel[grid](acc, acc.stride(0), part, part.stride(0), target, target.stride(0), scale, zero,
                                  rowsum, acc if weight_scale is None else weight_scale, acc if bias is None else bias,
-                                 rows, cols, FIRST=first, LAST=last, HAS_WS=weight_scale is not None,
+                                 rows, cols, acc2, acc2.stride(0), scale2, zero2, rowsum2,
+                                 FIRST=first, LAST=last, PAIR=second is not None, HAS_WS=weight_scale is not None,
                                  HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=128, num_warps=4,
                                  **({} if _interpreted() else {"enable_fp_fusion": False}))
     return target

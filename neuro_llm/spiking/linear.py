@@ -422,10 +422,20 @@ class SpikingLinear(nn.Module):
         return torch.float32 if reach * row_abs < EXACT_FP32 else torch.float64
 
     def _forward_fused(self, x2d: Tensor, explicit: bool, watched: bool, lead: torch.Size, dtype) -> Tensor:
-        """CUDA path: per group, the fused encoder, one exact GEMM and the fused epilogue (same numbers)."""
+        """CUDA path: per group, the fused encoder, one exact GEMM and the fused epilogue (same numbers); two
+        groups (plain and salient channels) share one epilogue pass over both accumulators."""
         out = torch.empty(x2d.shape[0], self.out_features, dtype=dtype, device=x2d.device)
         partial = None
         weight_scale = self.weight_scale.reshape(-1)
+        if len(self.plans) == 2:
+            terms = []
+            for g, plan in enumerate(self.plans):
+                operand, scale, zero = self._encode(x2d, None, plan, explicit)
+                terms.append((self._gemm(operand, plan, explicit), scale, zero, self._rowsum[g]))
+                if watched:
+                    self._notify(operand, plan, lead, explicit)
+            kernels.linear_epilogue(*terms[0], None, out, weight_scale, self.bias, second=terms[1])
+            return out.reshape(*lead, self.out_features)
         for g, plan in enumerate(self.plans):
             operand, scale, zero = self._encode(x2d, None, plan, explicit)
             acc = self._gemm(operand, plan, explicit)
