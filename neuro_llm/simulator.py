@@ -53,6 +53,26 @@ def parse_layers(spec: str | None, num_layers: int) -> list[int]:
     return sorted(chosen)
 
 
+def place_outside_blocks(model: nn.Module, device: str | torch.device) -> nn.Module:
+    """Move every parameter and buffer of ``model`` that no decoder block owns (embeddings, final norm,
+    ``lm_head``, rotary tables) to ``device``, in place; the blocks stay where they are (to be streamed)."""
+    device = torch.device(device)
+    blocks = adapter_for(model).decoder_layers(model)
+    inside = {id(t) for block in blocks for t in [*block.parameters(), *block.buffers()]}
+    moved: dict[int, Tensor] = {}   # one copy per tensor: ties (embeddings = lm_head) stay ties
+    for module in model.modules():
+        for kind in ("_parameters", "_buffers"):
+            table = getattr(module, kind)
+            for name, tensor in list(table.items()):
+                if tensor is None or id(tensor) in inside or tensor.device == device:
+                    continue
+                if id(tensor) not in moved:
+                    copy = tensor.detach().to(device)
+                    moved[id(tensor)] = nn.Parameter(copy, tensor.requires_grad) if kind == "_parameters" else copy
+                table[name] = moved[id(tensor)]
+    return model
+
+
 class LayerByLayerSimulator:
     """``run(input_ids)`` → logits (or the last simulated block's hidden state)."""
 

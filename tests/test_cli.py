@@ -79,6 +79,8 @@ def recording(tiny, tmp_path_factory):
     (["eval", "--tasks", "piqa,nosuch"], "unknown task 'nosuch'"),
     (["eval", "--tasks", ","], "--tasks is empty"),
     (["eval", "--device", "tpu"], "expected cpu, cuda or cuda:N"),
+    (["eval", "--stream", "--windows-per-pass", "0"], "--windows-per-pass must be at least 1"),
+    (["eval", "--stream", "--tasks", "piqa"], "drop --stream (perplexity only) or --tasks"),
     (["eval", "--json", "/no/such/folder/out.json"], "does not exist"),
     (["eval", "--json", "."], "is a directory"),
     (["eval", "--save", "a-file"], "exists and is not a directory"),
@@ -310,3 +312,15 @@ def test_eval_fp_writes_the_contract_json(capsys, tmp_path):
     assert result["neuro_llm_version"] == cli._version() and "torch" in result["versions"]
     assert [p.name for p in tmp_path.iterdir()] == ["fp.json"]  # no temporary file left behind
     assert oct(os.stat(out).st_mode & 0o777) != oct(0o600)
+
+
+def test_streamed_eval_gives_the_resident_result(capsys, tiny, tmp_path):
+    """``eval --stream``: the same perplexity and spike statistics as the resident run; the JSON says so."""
+    common = ["eval", "--model", tiny, "--method", "spikellm", "--seqlen", "32", "--max-windows", "3",
+              "--calib-windows", "1", "--calib-seqlen", "32"]
+    assert run(capsys, *common, "--json", tmp_path / "resident.json")[0] == 0
+    assert run(capsys, *common, "--stream", "--windows-per-pass", "1", "--json", tmp_path / "streamed.json")[0] == 0
+    resident, streamed = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("resident", "streamed"))
+    assert streamed["streamed"] is True and streamed["windows_per_pass"] == 1 and "streamed" not in resident
+    for key in ("ppl", "nll", "tokens", "windows", "firing_rate", "avg_spike_bits", "spike_events"):
+        assert streamed[key] == resident[key], key

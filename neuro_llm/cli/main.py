@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="items per zero-shot task (default: all)")
     p.add_argument("--batch-size", type=int, default=16, help="zero-shot scoring batch size (default %(default)s)")
     p.add_argument("--predictions", action="store_true", help="keep per-item zero-shot predictions in --json")
+    p.add_argument("--stream", action="store_true",
+                   help="keep the decoder blocks in host memory and stream them through --device one at a time "
+                        "(calibration and perplexity): for a model that does not fit the device")
+    p.add_argument("--windows-per-pass", type=int, default=4,
+                   help="with --stream: perplexity windows through each block per pass; a block's copy is paid "
+                        "once a pass (default %(default)s)")
     p.add_argument("--save", metavar="DIR", default=None,
                    help="save the converted model (safetensors + neuro_llm.json) to DIR; --model DIR reloads it "
                         "without calibrating")
@@ -272,7 +278,11 @@ def _check_inputs(args) -> None:
         from neuro_llm.eval.data import text_path
         text_path(getattr(args, "dataset", "wikitext2"), "test", args.data_dir)   # the text exists
     if args.command == "eval":
-        _check_positive(max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size)
+        _check_positive(max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size,
+                        windows_per_pass=args.windows_per_pass)
+        if args.stream and args.tasks is not None:
+            raise ValueError("--tasks scores with the model resident on --device; drop --stream (perplexity only) "
+                             "or --tasks")
         if args.seqlen < 2:
             raise ValueError(f"--seqlen must be at least 2, got {args.seqlen}")
         if args.tasks is not None:
@@ -327,7 +337,7 @@ def _load_saved(args):
     from neuro_llm.convert import set_mode
     from neuro_llm.io.saving import load_spiking_model
 
-    model, tok = load_spiking_model(args.model, device=args.device, dtype=args.dtype)
+    model, tok = load_spiking_model(args.model, device=_model_device(args), dtype=args.dtype)
     saved = model.neuro_llm_config
     given = _spike_options(args)
     wanted = replace(saved, **given).to_dict()
@@ -357,13 +367,23 @@ def _load_and_convert(args, check=None, blocks=None):
             check(model, tok)
         return model, tok, config
     config = SpikeConfig(**_spike_options(args))
-    model, tok = load_model(args.model, device=args.device, dtype=args.dtype)
+    model, tok = load_model(args.model, device=_model_device(args), dtype=args.dtype)
     if check is not None:
         check(model, tok)
     torch.manual_seed(config.seed)
     model = convert(model, config, tokenizer=tok, inplace=True, data_dir=args.data_dir,
-                    num_blocks=None if blocks is None else blocks(model))
+                    num_blocks=None if blocks is None else blocks(model),
+                    device=args.device if _streamed(args) else None)
     return model, tok, config
+
+
+def _streamed(args) -> bool:
+    return bool(getattr(args, "stream", False))
+
+
+def _model_device(args) -> str:
+    """Where the model is loaded: the host when its blocks stream through ``--device``, else ``--device``."""
+    return "cpu" if _streamed(args) else args.device
 
 
 def _run_config(args, config: SpikeConfig | None = None) -> dict:
@@ -412,7 +432,10 @@ def cmd_eval(args) -> dict:
               "mode": config.mode, "config": config.to_dict(), "dataset": args.dataset, "seqlen": args.seqlen,
               **_provenance(args, config)}
     ppl = evaluate_ppl(model, tok, dataset=args.dataset, seqlen=args.seqlen, max_windows=args.max_windows,
-                       data_dir=args.data_dir, mode=config.mode)
+                       data_dir=args.data_dir, mode=config.mode, stream_to=args.device if args.stream else None,
+                       windows_per_pass=args.windows_per_pass)
+    if args.stream:
+        result.update(streamed=True, windows_per_pass=args.windows_per_pass)
     result.update(ppl)
     if args.tasks:
         from neuro_llm.eval.tasks import evaluate_tasks
@@ -571,6 +594,8 @@ def _out_of_memory_message(args) -> str:
         hints.append("--dtype bfloat16 (half the weights)")
     if args.command == "eval":
         hints.append("a shorter --seqlen")
+        if not _streamed(args):
+            hints.append("--stream (the blocks stay in host memory and pass through the device one at a time)")
     hints.append("`neuro-llm simulate`, which streams one block at a time through the device")
     if str(device).startswith("cuda"):
         hints.append("--device cpu")

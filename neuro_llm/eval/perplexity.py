@@ -27,8 +27,12 @@ def window_nll(model, window: torch.Tensor) -> tuple[float, int]:
 
 def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 2048,
                  max_windows: int | None = None, data_dir=None, progress: bool = True,
-                 mode: str | None = None) -> dict:
+                 mode: str | None = None, stream_to=None, windows_per_pass: int = 4) -> dict:
     """WikiText-2 test perplexity of ``model``; ``mode`` switches a spiking model's execution mode.
+
+    ``stream_to`` (a device): the decoder blocks stay in host memory and stream through that device one
+    at a time, ``windows_per_pass`` windows through each block per pass (:class:`LayerByLayerSimulator`;
+    a block's copy is paid once per pass) — for a model that does not fit the device.
 
     Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
     raw spike totals) for a spiking model. Under torchrun the windows are split over the ranks and the
@@ -39,20 +43,28 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
         set_mode(model, mode)
     chunks = model_windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows,
                            leading_bos(model, tokenizer))
-    return windows_ppl(model, chunks, progress=progress, desc=f"perplexity ({dataset}, {seqlen})")
+    return windows_ppl(model, chunks, progress=progress, desc=f"perplexity ({dataset}, {seqlen})",
+                       stream_to=stream_to, windows_per_pass=windows_per_pass)
 
 
-def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = "perplexity") -> dict:
+def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = "perplexity", stream_to=None,
+                windows_per_pass: int = 4) -> dict:
     """:func:`evaluate_ppl` of ``[n, seqlen]`` token windows (any text). Data-parallel under torchrun:
     window ``j`` on rank ``j mod N``, the per-window sums gathered and added in window order."""
     from neuro_llm.convert import is_spiking
 
+    if windows_per_pass < 1:
+        raise ValueError(f"windows_per_pass must be at least 1, got {windows_per_pass}")
     mine = distributed.shard(len(chunks))   # data-parallel: windows j ≡ rank (mod world size); else all
     stats = local = SpikeStats()
     per_window = {}
     with observing(local) if is_spiking(model) else contextlib.nullcontext():
-        for j in tqdm(mine, desc=desc, disable=not progress or not distributed.is_main()):
-            per_window[j] = window_nll(model, chunks[j])
+        if stream_to is None:
+            for j in tqdm(mine, desc=desc, disable=not progress or not distributed.is_main()):
+                per_window[j] = window_nll(model, chunks[j])
+        else:
+            per_window = streamed_nll(model, chunks, list(mine), stream_to, windows_per_pass,
+                                      progress=progress and distributed.is_main(), desc=desc)
     total_nll, total_tokens = 0.0, 0
     for nll, count in distributed.gather_indexed(per_window, len(chunks)):   # window order: one process's sums
         total_nll += nll
@@ -66,3 +78,25 @@ def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = 
     if stats.values:
         result.update(stats.summary())
     return result
+
+
+@torch.no_grad()
+def streamed_nll(model, chunks: torch.Tensor, indices: list[int], device, windows_per_pass: int,
+                 progress: bool = True, desc: str = "perplexity") -> dict[int, tuple[float, int]]:
+    """:func:`window_nll` of windows ``indices``, the decoder blocks streamed from host memory through
+    ``device`` (everything else is moved there), ``windows_per_pass`` windows a pass."""
+    from neuro_llm.simulator import LayerByLayerSimulator, place_outside_blocks
+
+    place_outside_blocks(model, device)
+    simulator = LayerByLayerSimulator(model, device=device, progress=False)
+    out = {}
+    for start in tqdm(range(0, len(indices), windows_per_pass), desc=f"{desc}, streamed", disable=not progress):
+        group = indices[start:start + windows_per_pass]
+        ids = chunks[group].to(device)
+        logits = simulator.run(ids).float()
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError("the model produced NaN/Inf logits: check the quantization settings")
+        for row, j in enumerate(group):
+            nll = F.cross_entropy(logits[row, :-1], ids[row, 1:], reduction="sum")
+            out[j] = float(nll), ids.shape[1] - 1
+    return out

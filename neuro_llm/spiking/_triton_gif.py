@@ -168,3 +168,17 @@ def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S
         xhat = dequantized_gif(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
         rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
         tl.store(out_ptr + rows + d[None, :], xhat.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def unpack_nibbles_kernel(packed_ptr, floor_ptr, out_ptr, half_cols, BLOCK: tl.constexpr):
+    """``out[r, 2j] = (p & 15) + floor_r``, ``out[r, 2j+1] = (p >> 4) + floor_r`` with ``p = packed[r, j]``:
+    4-bit codes two to a byte back to one code per element, in ``out``'s dtype (exact small integers)."""
+    row = tl.program_id(0).to(tl.int64)
+    j = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = j < half_cols
+    p = tl.load(packed_ptr + row * half_cols + j, mask=mask, other=0).to(tl.int32)
+    floor = tl.load(floor_ptr + row).to(tl.int32)
+    out_row = out_ptr + row * (2 * half_cols)
+    tl.store(out_row + 2 * j, ((p & 15) + floor).to(tl.float32).to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_row + 2 * j + 1, ((p >> 4) + floor).to(tl.float32).to(out_ptr.dtype.element_ty), mask=mask)

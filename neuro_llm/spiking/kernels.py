@@ -190,6 +190,20 @@ def attention_encode_reference(x: Tensor, dim: int, per_step: int, steps: int, c
     return (scale * (count - zero)).to(out_dtype).contiguous()
 
 
+def unpack_nibbles(packed: Tensor, floor: Tensor, out_dtype: torch.dtype) -> Tensor:
+    """``packed [rows, K/2]`` (uint8, low nibble first) and ``floor [rows, 1]`` → codes ``[rows, K]`` in
+    ``out_dtype``, in one pass (what :meth:`SpikingLinear.unpack_transfer` computes with torch ops)."""
+    from neuro_llm.spiking._triton_gif import unpack_nibbles_kernel
+
+    packed = packed.contiguous()
+    rows, half = packed.shape
+    out = torch.empty(rows, 2 * half, dtype=out_dtype, device=packed.device)
+    if out.numel():
+        unpack_nibbles_kernel[(rows, triton_cdiv(half, 1024))](packed, floor.contiguous(), out, half, BLOCK=1024,
+                                                               num_warps=4)
+    return out
+
+
 def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 

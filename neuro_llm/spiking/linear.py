@@ -217,6 +217,8 @@ class SpikingLinear(nn.Module):
         if name != "codes" or tensor.dtype != torch.uint8:
             return tensor
         floor = self._code_floor.to(tensor.device, non_blocking=True)
+        if kernels.enabled(tensor) and (tensor.is_cuda or self._unpacked_dtype != gemm.FP8):
+            return kernels.unpack_nibbles(tensor, floor, self._unpacked_dtype)   # one pass on the device
         nibbles = torch.stack((tensor & 15, tensor >> 4), -1).view(tensor.shape[0], -1)
         return (nibbles.view(torch.int8) + floor).to(self._unpacked_dtype)
 
