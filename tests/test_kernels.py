@@ -164,3 +164,19 @@ def test_epilogue_single_pair_and_chain_equal_the_torch_path(groups):
         reference = layer(x)
         with kernels.forced():
             assert torch.equal(layer(x), reference)
+
+
+@pytest.mark.parametrize("spikes", [False, True])
+def test_kernel_writes_the_pad_columns(monkeypatch, spikes):
+    """Operands padded to an aligned width get zeros from the kernel itself, whatever the memory held."""
+    real_empty = torch.empty
+
+    def dirty(*shape, **kwargs):
+        return real_empty(*shape, **kwargs).fill_(7)
+
+    x = torch.randn(4, 21) * 3
+    want = kernels.gif_encode_reference(x, 15, 2, spikes, out_dtype=torch.bfloat16, width=32)
+    monkeypatch.setattr(torch, "empty", dirty)
+    got = kernels.gif_encode(x, 15, 2, spikes, out_dtype=torch.bfloat16, width=32)
+    monkeypatch.undo()
+    assert torch.equal(got[0], want[0]) and int((got[0].reshape(4, -1, 32)[..., 21:] != 0).sum()) == 0

@@ -53,6 +53,15 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, st
                 tl.store(out_row + t * step_stride + offs, s.to(out_ptr.dtype.element_ty), mask=mask)
         else:
             tl.store(out_row + offs, q.to(out_ptr.dtype.element_ty), mask=mask)
+    for start in range(n_cols, step_stride, BLOCK):   # the zero pad columns n_cols .. width-1 of every step
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < step_stride
+        zeros = tl.zeros((BLOCK,), tl.float32).to(out_ptr.dtype.element_ty)
+        if SPIKES:
+            for t in tl.static_range(T_OUT):
+                tl.store(out_row + t * step_stride + offs, zeros, mask=mask)
+        else:
+            tl.store(out_row + offs, zeros, mask=mask)
 
 
 @triton.jit

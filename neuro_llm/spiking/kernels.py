@@ -98,7 +98,7 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
     if width < n_cols:
         raise ValueError(f"gif_encode: width {width} is narrower than the {n_cols} encoded columns")
     total = steps * width if spikes else width
-    out = (torch.zeros if width > n_cols else torch.empty)(rows, total, dtype=out_dtype, device=x.device)
+    out = torch.empty(rows, total, dtype=out_dtype, device=x.device)   # the kernel writes the pad columns' zeros
     scale = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
     zero = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
     if rows == 0:
