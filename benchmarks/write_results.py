@@ -417,7 +417,9 @@ def scale_section() -> list[str]:
     """The GPU benchmarks at the papers' scale (tables written by their scripts, streaming from its JSON)."""
     out = []
     for name, title in (("gpu_layer_cuda.md", "One decoder layer, 7B- and 70B-shaped (`benchmarks/gpu_layer.py`)"),
+                        ("gpu_layer_cuda_7b_rerun.md", "The 7B-shaped layer, re-run"),
                         ("encoder_cuda.md", "The spike encoder alone (`benchmarks/encoder.py`)"),
+                        ("encoder_cuda_rerun.md", "The spike encoder alone, re-run a session later"),
                         ("calibration_cuda.md", "Calibration time per 7B-shaped block (`benchmarks/calibration.py`)")):
         path = RESULTS / name
         if path.exists():

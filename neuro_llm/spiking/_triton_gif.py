@@ -27,7 +27,7 @@ def load_columns(x_row, cols_ptr, start, n_cols, GATHER: tl.constexpr, BLOCK: tl
 @triton.jit
 def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, step_stride, scale_ptr, zero_ptr,
                       n, per_step, T_OUT: tl.constexpr, SPIKES: tl.constexpr, GATHER: tl.constexpr,
-                      BLOCK: tl.constexpr):
+                      BLOCK: tl.constexpr, PAD: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     x_row = x_ptr + row * stride_xm
     lo = tl.full((BLOCK,), float("inf"), tl.float32)
@@ -53,10 +53,10 @@ def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, st
                 tl.store(out_row + t * step_stride + offs, s.to(out_ptr.dtype.element_ty), mask=mask)
         else:
             tl.store(out_row + offs, q.to(out_ptr.dtype.element_ty), mask=mask)
-    for start in range(n_cols, step_stride, BLOCK):   # the zero pad columns n_cols .. width-1 of every step
-        offs = start + tl.arange(0, BLOCK)
+    if PAD:   # the zero pad columns n_cols .. width-1 of every step (fewer than 16: one masked store a step)
+        offs = n_cols + tl.arange(0, 16)
         mask = offs < step_stride
-        zeros = tl.zeros((BLOCK,), tl.float32).to(out_ptr.dtype.element_ty)
+        zeros = tl.zeros((16,), tl.float32).to(out_ptr.dtype.element_ty)
         if SPIKES:
             for t in tl.static_range(T_OUT):
                 tl.store(out_row + t * step_stride + offs, zeros, mask=mask)

@@ -95,8 +95,9 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
     rows = x.shape[0]
     n_cols = x.shape[1] if cols is None else cols.numel()
     width = n_cols if width is None else width
-    if width < n_cols:
-        raise ValueError(f"gif_encode: width {width} is narrower than the {n_cols} encoded columns")
+    if not n_cols <= width < n_cols + 16:
+        raise ValueError(f"gif_encode: width {width} must hold the {n_cols} encoded columns plus fewer than 16 "
+                         "pad columns")
     total = steps * width if spikes else width
     out = torch.empty(rows, total, dtype=out_dtype, device=x.device)   # the kernel writes the pad columns' zeros
     scale = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
@@ -106,7 +107,7 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
     block = min(BLOCK, max(16, 1 << (n_cols - 1).bit_length()))
     _kernel()[(rows,)](x, x.stride(0), x if cols is None else cols, n_cols, out, out.stride(0), width, scale, zero,
                        float(steps * per_step), float(per_step), T_OUT=steps, SPIKES=spikes,
-                       GATHER=cols is not None, BLOCK=block, num_warps=4 if block >= 512 else 2)
+                       GATHER=cols is not None, BLOCK=block, PAD=width > n_cols, num_warps=4 if block >= 512 else 2)
     return out, scale, zero
 
 
