@@ -70,7 +70,10 @@ def _new_tally() -> dict:
             "token_steps_max": 0}
 
 
-@dataclass
+FLUSH_EVERY = 64   # SpikeStats reads its device-side tallies back to the host once per this many events
+
+
+@dataclass(eq=False)
 class SpikeStats:
     """Totals over everything encoded: ``firing_rate = events / neuron-steps`` and
     ``avg_spike_bits = Σ steps·bits_per_step / values`` (a value is one activation element).
@@ -78,48 +81,113 @@ class SpikeStats:
     Also, overall and per encoder (a site of every block, :func:`encoder_name`): spike events and unit
     spikes per activation, how many values the count's cap clipped, the steps each token needs to carry
     its counts (``SpikeCode.token_steps``: mean and max over tokens), and a histogram of the signed counts.
-    All of it derives from the counts, so ``collapsed`` and ``explicit`` runs report the same numbers."""
+    All of it derives from the counts, so ``collapsed`` and ``explicit`` runs report the same numbers.
+
+    What needs the data (events, payload, token steps, the histogram) is tallied on the events' device and
+    read back once per :data:`FLUSH_EVERY` events, or when a total is read — not once per encoder (each
+    read-back waits for the device)."""
     values: int = 0
     neuron_steps: int = 0
-    events: int = 0
-    payload: float = 0.0        # Σ |spike level|: a level-k spike counts k
     steps_by_bits: dict = field(default_factory=dict)   # bits per step -> Σ values·steps (integers: exact sums)
-    per_site: dict = field(default_factory=dict)
-    per_encoder: dict = field(default_factory=dict)
-    histogram: dict = field(default_factory=dict)   # signed count (clamped to ±(LIMIT+1)) -> frequency
+    _events: int = 0
+    _payload: float = 0.0        # Σ |spike level|: a level-k spike counts k
+    _per_site: dict = field(default_factory=dict)
+    _per_encoder: dict = field(default_factory=dict)
+    _histogram: dict = field(default_factory=dict)   # signed count (clamped to ±(LIMIT+1)) -> frequency
+    _pending: list = field(default_factory=list, repr=False)
 
     def on_encode(self, e: Encoded) -> None:
         values = e.count.numel()
         if e.spikes is not None:
-            events = int(torch.count_nonzero(e.spikes))
-            payload = float(e.spikes.abs().sum(dtype=torch.float64))
+            events = torch.count_nonzero(e.spikes)
+            payload = e.spikes.abs().sum(dtype=torch.float64)
         else:
-            events = int(e.code.events(e.count).sum(dtype=torch.float64))
-            payload = float(e.code.payload(e.count).sum(dtype=torch.float64))
+            events = e.code.events(e.count).sum(dtype=torch.float64)
+            payload = e.code.payload(e.count).sum(dtype=torch.float64)
+        token_steps = e.code.token_steps(e.count)
+        largest = token_steps.max() if token_steps.numel() else torch.zeros((), device=e.count.device)
+        # float64 holds every integer below 2^53 exactly: events, payloads and step sums of any real run
+        tallies = torch.stack([events.to(torch.float64), payload.to(torch.float64),
+                               token_steps.sum(dtype=torch.float64), largest.to(torch.float64)])
+        limit = HISTOGRAM_LIMIT + 1
+        binned = torch.histc(e.count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
+                             max=limit + 0.5)  # integer counts: one bin each, exact below 2^24 per call
         bits_per_step = e.code.bits_per_step
         self.values += values
         self.neuron_steps += values * e.steps
-        self.events += events
-        self.payload += payload
         self.steps_by_bits[bits_per_step] = self.steps_by_bits.get(bits_per_step, 0) + values * e.steps
-        site = self.per_site.setdefault(e.site, {"values": 0, "neuron_steps": 0, "events": 0})
-        site["values"] += values
-        site["neuron_steps"] += values * e.steps
-        site["events"] += events
-        token_steps = e.code.token_steps(e.count)
-        tally = self.per_encoder.setdefault(encoder_name(e.site), _new_tally())
-        tally["values"] += values
-        tally["events"] += events
-        tally["payload"] += payload
-        tally["clipped"] += e.clipped or 0
-        tally["tokens"] += token_steps.numel()
-        tally["token_steps"] += int(token_steps.sum())
-        tally["token_steps_max"] = max(tally["token_steps_max"], int(token_steps.max()) if token_steps.numel() else 0)
+        self._pending.append((e.site, values, e.steps, e.clipped or 0, token_steps.numel(), tallies, binned))
+        if len(self._pending) >= FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> "SpikeStats":
+        """Apply the pending device tallies (one read-back per device)."""
+        if not self._pending:
+            return self
+        pending, self._pending = self._pending, []
+        by_device: dict = {}
+        for i, item in enumerate(pending):
+            by_device.setdefault(item[5].device, []).append(i)
+        tallies, hists = [None] * len(pending), [None] * len(pending)
+        for indices in by_device.values():
+            host_tallies = torch.stack([pending[i][5] for i in indices]).cpu().tolist()
+            host_hists = torch.stack([pending[i][6] for i in indices]).cpu()
+            for k, i in enumerate(indices):
+                tallies[i], hists[i] = host_tallies[k], host_hists[k]
         limit = HISTOGRAM_LIMIT + 1
-        binned = torch.histc(e.count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
-                             max=limit + 0.5).cpu()  # integer counts: one bin each, exact below 2^24 per call
-        for index in torch.nonzero(binned).flatten().tolist():
-            self.histogram[index - limit] = self.histogram.get(index - limit, 0) + int(binned[index])
+        for (site, values, steps, clipped, tokens, _, _), (events, payload, step_sum, step_max), binned in \
+                zip(pending, tallies, hists):
+            events, step_sum, step_max = int(events), int(step_sum), int(step_max)
+            self._events += events
+            self._payload += payload
+            entry = self._per_site.setdefault(site, {"values": 0, "neuron_steps": 0, "events": 0})
+            entry["values"] += values
+            entry["neuron_steps"] += values * steps
+            entry["events"] += events
+            tally = self._per_encoder.setdefault(encoder_name(site), _new_tally())
+            tally["values"] += values
+            tally["events"] += events
+            tally["payload"] += payload
+            tally["clipped"] += clipped
+            tally["tokens"] += tokens
+            tally["token_steps"] += step_sum
+            tally["token_steps_max"] = max(tally["token_steps_max"], step_max)
+            for index in torch.nonzero(binned).flatten().tolist():
+                self._histogram[index - limit] = self._histogram.get(index - limit, 0) + int(binned[index])
+        return self
+
+    @property
+    def events(self) -> int:
+        return self._flush()._events
+
+    @property
+    def payload(self) -> float:
+        return self._flush()._payload
+
+    @property
+    def per_site(self) -> dict:
+        return self._flush()._per_site
+
+    @property
+    def per_encoder(self) -> dict:
+        return self._flush()._per_encoder
+
+    @property
+    def histogram(self) -> dict:
+        return self._flush()._histogram
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, SpikeStats):
+            return NotImplemented
+        mine, theirs = self._flush(), other._flush()
+        return all(getattr(mine, name) == getattr(theirs, name) for name in
+                   ("values", "neuron_steps", "steps_by_bits", "_events", "_payload", "_per_site", "_per_encoder",
+                    "_histogram"))
+
+    def __getstate__(self) -> dict:   # pickled (gathered over ranks) with every tally on the host
+        state = dict(self._flush().__dict__)
+        state["_pending"] = []
+        return state
 
     @property
     def bits(self) -> float:
@@ -129,22 +197,24 @@ class SpikeStats:
 
     def merge(self, other: "SpikeStats") -> None:
         """Add ``other``'s totals (integers, and ``payload``, a float of integers: exact)."""
+        self._flush()
+        other._flush()
         self.values += other.values
         self.neuron_steps += other.neuron_steps
-        self.events += other.events
-        self.payload += other.payload
+        self._events += other._events
+        self._payload += other._payload
         for b, n in other.steps_by_bits.items():
             self.steps_by_bits[b] = self.steps_by_bits.get(b, 0) + n
-        for name, site in other.per_site.items():
-            mine = self.per_site.setdefault(name, {"values": 0, "neuron_steps": 0, "events": 0})
+        for name, site in other._per_site.items():
+            mine = self._per_site.setdefault(name, {"values": 0, "neuron_steps": 0, "events": 0})
             for key, value in site.items():
                 mine[key] += value
-        for name, tally in other.per_encoder.items():   # the per-encoder accounting: sums, and a max
-            mine = self.per_encoder.setdefault(name, _new_tally())
+        for name, tally in other._per_encoder.items():   # the per-encoder accounting: sums, and a max
+            mine = self._per_encoder.setdefault(name, _new_tally())
             for key, value in tally.items():
                 mine[key] = max(mine[key], value) if key == "token_steps_max" else mine[key] + value
-        for count, freq in other.histogram.items():
-            self.histogram[count] = self.histogram.get(count, 0) + freq
+        for count, freq in other._histogram.items():
+            self._histogram[count] = self._histogram.get(count, 0) + freq
 
     @property
     def firing_rate(self) -> float:
