@@ -7,13 +7,17 @@ quantized and rebuilt, over one fp16 block's weights.
 
 Blocks are built on the ``meta`` device and filled with random weights one at a time (as
 ``benchmarks/streaming.py`` does on the GPU); the conversion is data-free RTN W4A4 (t1). Peak resident
-memory comes from Linux's ``VmHWM``, reset per block through ``/proc/self/clear_refs``. Writes
+memory comes from Linux's ``VmHWM``, reset per block through ``/proc/self/clear_refs``, in a process whose
+allocator returns freed tensors to the system at once (``MALLOC_MMAP_THRESHOLD_=65536``: glibc otherwise
+raises its mmap threshold after large frees and keeps later tensors in its heap, so the resident peak would
+measure the allocator's caching, varying run to run by 1.5 blocks). Writes
 ``benchmarks/results/convert_memory_<shape>.json`` and a Markdown table beside it.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +46,9 @@ def reset_peak() -> int:
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")
     return _status("VmRSS")
+
+
+MMAP_THRESHOLD = "65536"   # bytes: every larger allocation is its own mapping, unmapped when freed
 
 
 def measure(shape: str, config=None) -> dict:
@@ -73,6 +80,8 @@ def main() -> None:
     args = parser.parse_args()
     if not Path("/proc/self/clear_refs").exists():
         raise SystemExit("convert_memory.py reads Linux's /proc/self/status and clear_refs; run it on Linux")
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") != MMAP_THRESHOLD:   # glibc reads it at start: start again
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD})
     result = measure(args.shape)
     mib = 2 ** 20
     table = ("| shape | fp16 block MiB | peak per block MiB | max / fp16 block |\n|---|---|---|---|\n"
