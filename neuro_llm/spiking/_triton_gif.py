@@ -117,6 +117,19 @@ def dequantized_gif(x, scale, zero, n, per_step, T_OUT: tl.constexpr, EXPLICIT: 
 
 
 @triton.jit
+def gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL: tl.constexpr):
+    """``(n, Δ, z)`` of the asymmetric GIF code over ``[xmin, xmax]``: ``n = T(L-1)``, per channel ``d`` (read
+    from ``cap_ptr``) when ``PER_CHANNEL``; ``Δ = max((max - min)/n, 1e-5)``, ``z = round(-min/Δ)``."""
+    if PER_CHANNEL:
+        cap = tl.load(cap_ptr + d, mask=d < D, other=1.0)[None, :]
+    else:
+        cap = n
+    scale = tl.maximum(tl.div_rn(xmax - xmin, cap), 1e-5)
+    zero = round_half_up(tl.div_rn(-xmin, scale))
+    return cap, scale, zero
+
+
+@triton.jit
 def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, per_step,
                           T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
                           BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
@@ -132,12 +145,7 @@ def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D
                 mask=mask, other=0.0).to(tl.float32)
     xmin = tl.min(tl.where(mask, x, float("inf")), axis=1)[:, None]
     xmax = tl.max(tl.where(mask, x, float("-inf")), axis=1)[:, None]
-    if PER_CHANNEL:
-        cap = tl.load(cap_ptr + d, mask=d < D, other=1.0)[None, :]
-    else:
-        cap = n
-    scale = tl.maximum(tl.div_rn(xmax - xmin, cap), 1e-5)
-    zero = round_half_up(tl.div_rn(-xmin, scale))
+    cap, scale, zero = gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL)
     xhat = dequantized_gif(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
     rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
     tl.store(out_ptr + rows + d[None, :], xhat.to(out_ptr.dtype.element_ty), mask=mask)
@@ -164,12 +172,7 @@ def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S
         hi = tl.maximum(hi, tl.where(mask, x, float("-inf")))
     xmin = tl.min(lo, axis=0)[None, :]
     xmax = tl.max(hi, axis=0)[None, :]
-    if PER_CHANNEL:
-        cap = tl.load(cap_ptr + d, mask=d < D, other=1.0)[None, :]
-    else:
-        cap = n
-    scale = tl.maximum(tl.div_rn(xmax - xmin, cap), 1e-5)
-    zero = round_half_up(tl.div_rn(-xmin, scale))
+    cap, scale, zero = gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL)
     for start in range(0, S, BLOCK_S):
         s = start + tl.arange(0, BLOCK_S)
         mask = (s < S)[:, None] & (d < D)[None, :]
