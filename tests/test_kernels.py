@@ -1,5 +1,6 @@
 """The fused Triton GIF encoder equals its torch definition bit for bit (on the CPU, through Triton's
 interpreter), and SpikingLinear gives the same output through either path, in both modes."""
+import contextlib
 import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernel is first built
@@ -104,6 +105,10 @@ def test_attention_kernel_equals_torch_reference(seed, dim, explicit, per_channe
     want = kernels.attention_encode_reference(x, dim, per_step, steps, channel_steps, explicit, dtype)
     assert got.dtype == dtype and got.shape == x.shape and got.is_contiguous()
     assert torch.equal(got, want)
+    got_hat, got_count = kernels.attention_encode(x, dim, per_step, steps, channel_steps, explicit, dtype, counts=True)
+    want_hat, want_count = kernels.attention_encode_reference(x, dim, per_step, steps, channel_steps, explicit, dtype,
+                                                              counts=True)
+    assert torch.equal(got_hat, want) and got_count.dtype == torch.float32 and torch.equal(got_count, want_count)
 
 
 def test_attention_reference_is_the_code():
@@ -134,19 +139,30 @@ def test_attention_through_the_kernel_equals_the_torch_path(dtype):
     attention = snn.model.layers[0].self_attn.spiking
     assert attention.k_steps is not None and int(attention.k_steps.max()) == 2
     ids = torch.randint(0, 96, (2, 20), generator=torch.Generator().manual_seed(1))
-    logits = []
+
+    class Trains:                                        # an observer that needs the spike trains themselves
+        def on_encode(self, event):
+            pass
+
+    logits, stats = [], []
     with torch.no_grad():
         for mode in ("collapsed", "explicit"):
             set_mode(snn, mode)
-            logits.append(snn(ids).logits)
-            with kernels.forced():
-                probe = torch.zeros(1, 1, 1, 1)
-                assert attention.fused(probe)
-                with observing(SpikeStats()):            # an observer wants the trains: the torch path
-                    assert not attention.fused(probe)
-                logits.append(snn(ids).logits)
+            for fused in (False, True):
+                with kernels.forced() if fused else contextlib.nullcontext():
+                    probe = torch.zeros(1, 1, 1, 1)
+                    assert attention.fused(probe) == fused
+                    with observing(Trains()):            # the torch path
+                        assert not attention.fused(probe)
+                    logits.append(snn(ids).logits)
+                    stats.append(SpikeStats())
+                    with observing(stats[-1]):           # counts suffice: the kernel, with its counts
+                        assert attention.fused(probe) == fused
+                        assert torch.equal(snn(ids).logits, logits[-1])
     for other in logits[1:]:
         assert torch.equal(other, logits[0])
+    for other in stats[1:]:                              # the same statistics through either path, either mode
+        assert other == stats[0] and other.summary() == stats[0].summary()
 
 
 @pytest.mark.parametrize("groups", [1, 2, 3])

@@ -102,8 +102,8 @@ def linear_epilogue_kernel(acc_ptr, stride_acc, part_ptr, stride_part, out_ptr, 
 
 
 @triton.jit
-def dequantized_gif(x, scale, zero, n, per_step, T_OUT: tl.constexpr, EXPLICIT: tl.constexpr):
-    """``Δ (q - z)`` of charges ``x`` (float32): ``q = clamp(round(x/Δ + z), 0, n)`` (collapsed), or, explicit,
+def gif_count(x, scale, zero, n, per_step, T_OUT: tl.constexpr, EXPLICIT: tl.constexpr):
+    """The count ``q`` of charges ``x`` (float32): ``clamp(round(x/Δ + z), 0, n)`` (collapsed), or, explicit,
     the ``T_OUT`` drained GIF spikes ``S[t] = clamp(q - t(L-1), 0, L-1)`` formed and integrated one step at a
     time (a channel whose ``n`` holds fewer steps is silent in the later ones)."""
     q = round_half_up(tl.div_rn(x, scale) + zero)
@@ -113,7 +113,7 @@ def dequantized_gif(x, scale, zero, n, per_step, T_OUT: tl.constexpr, EXPLICIT: 
         for t in tl.static_range(T_OUT):
             integrated += tl.minimum(tl.maximum(q - t * per_step, 0.0), per_step)
         q = integrated
-    return scale * (q - zero)
+    return q
 
 
 @triton.jit
@@ -130,11 +130,12 @@ def gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL: tl.constexpr):
 
 
 @triton.jit
-def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, per_step,
-                          T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
-                          BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
+def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, count_ptr,
+                          per_step, T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
+                          COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
     """Q / V of ``[B, H, S, D]``: every (token, head) row over its ``D`` channels; ``n`` per channel when
-    ``PER_CHANNEL`` (then so are ``Δ`` and ``z``). Writes ``x̂`` contiguous in ``out``'s dtype."""
+    ``PER_CHANNEL`` (then so are ``Δ`` and ``z``). Writes ``x̂`` contiguous in ``out``'s dtype (and the
+    counts, float32, when ``COUNTS``)."""
     bh = tl.program_id(0)
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
@@ -146,17 +147,21 @@ def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D
     xmin = tl.min(tl.where(mask, x, float("inf")), axis=1)[:, None]
     xmax = tl.max(tl.where(mask, x, float("-inf")), axis=1)[:, None]
     cap, scale, zero = gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL)
-    xhat = dequantized_gif(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
+    q = gif_count(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
     rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
-    tl.store(out_ptr + rows + d[None, :], xhat.to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_ptr + rows + d[None, :], (scale * (q - zero)).to(out_ptr.dtype.element_ty), mask=mask)
+    if COUNTS:
+        tl.store(count_ptr + rows + d[None, :], q, mask=mask)
 
 
 @triton.jit
-def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, per_step,
-                             T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
-                             BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
+def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr,
+                             count_ptr, per_step, T_OUT: tl.constexpr, EXPLICIT: tl.constexpr,
+                             PER_CHANNEL: tl.constexpr, COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
+                             BLOCK_D: tl.constexpr):
     """K of ``[B, H, S, D]``: every (head, channel) over the ``S`` tokens — two passes over the tokens
-    (range, then charge and fire). Writes ``x̂`` contiguous in ``out``'s dtype."""
+    (range, then charge and fire). Writes ``x̂`` contiguous in ``out``'s dtype (and the counts, float32,
+    when ``COUNTS``)."""
     bh = tl.program_id(0)
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
@@ -177,9 +182,11 @@ def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S
         s = start + tl.arange(0, BLOCK_S)
         mask = (s < S)[:, None] & (d < D)[None, :]
         x = tl.load(base + s.to(tl.int64)[:, None] * stride_s, mask=mask, other=0.0).to(tl.float32)
-        xhat = dequantized_gif(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
+        q = gif_count(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
         rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
-        tl.store(out_ptr + rows + d[None, :], xhat.to(out_ptr.dtype.element_ty), mask=mask)
+        tl.store(out_ptr + rows + d[None, :], (scale * (q - zero)).to(out_ptr.dtype.element_ty), mask=mask)
+        if COUNTS:
+            tl.store(count_ptr + rows + d[None, :], q, mask=mask)
 
 
 @triton.jit

@@ -66,15 +66,21 @@ class SpikingAttention(nn.Module):
         return scale * (count - zero if zero is not None else count)
 
     def fused(self, x: Tensor) -> bool:
-        """Encode with the one-pass GPU kernel (:func:`kernels.attention_encode`): GIF codes on CUDA, while no
-        observer asks for the spike trains (then the torch path materializes them)."""
-        return self.code.kind == "gif" and x.dim() == 4 and not observe.active() and kernels.enabled(x)
+        """Encode with the one-pass GPU kernel (:func:`kernels.attention_encode`): GIF codes on CUDA, unless an
+        observer needs the spike trains themselves (then the torch path materializes them)."""
+        return self.code.kind == "gif" and x.dim() == 4 and observe.counts_suffice() and kernels.enabled(x)
 
     def encode_fused(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
-        """:meth:`encode` in one kernel, ``x̂`` in ``x``'s dtype (bit for bit the torch path's, cast)."""
+        """:meth:`encode` in one kernel, ``x̂`` in ``x``'s dtype (bit for bit the torch path's, cast); observers
+        that work from counts get the kernel's counts."""
         longest = self.steps if channel_steps is None else self._max_steps[name]
-        return kernels.attention_encode(x, dim, self.code.per_step, longest, channel_steps, self.mode == "explicit",
-                                        x.dtype)
+        explicit = self.mode == "explicit"
+        if not observe.active():
+            return kernels.attention_encode(x, dim, self.code.per_step, longest, channel_steps, explicit, x.dtype)
+        x_hat, count = kernels.attention_encode(x, dim, self.code.per_step, longest, channel_steps, explicit, x.dtype,
+                                                counts=True)
+        self._notify(f"{self.site}.{name}", count, None, channel_steps, None)
+        return x_hat
 
     def _notify(self, site: str, count: Tensor, spikes: Tensor | None, channel_steps: Tensor | None,
                 clip_mask: Tensor | None) -> None:

@@ -143,27 +143,31 @@ def linear_epilogue(acc: Tensor, scale: Tensor, zero: Tensor, rowsum: Tensor, pa
 
 
 def attention_encode(x: Tensor, dim: int, per_step: int, steps: int, channel_steps: Tensor | None, explicit: bool,
-                     out_dtype: torch.dtype) -> Tensor:
+                     out_dtype: torch.dtype, counts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """``x̂ = Δ (q - z)`` of the GIF code for one attention operand ``x [B, H, S, D]`` (any strides), in one pass:
     per (token, head) over ``D`` (``dim = -1``: Q, V) or per (head, channel) over the ``S`` tokens (``dim = -2``:
     K), with ``n = T(L-1)``: ``T = channel_steps[c]`` per channel when given (``steps`` is then their maximum),
-    else ``steps``. Explicit mode forms the ``steps`` GIF spikes of every neuron and integrates them (in registers; observers
-    get the materialized trains from the torch path). Returns a contiguous ``[B, H, S, D]`` tensor that equals
-    :func:`attention_encode_reference` bit for bit."""
+    else ``steps``. Explicit mode forms the ``steps`` GIF spikes of every neuron and integrates them (in
+    registers; observers that need the trains get them from the torch path). Returns a contiguous
+    ``[B, H, S, D]`` tensor — and, with ``counts``, the integer counts ``q`` as float32 of that shape — equal
+    to :func:`attention_encode_reference` bit for bit."""
     from neuro_llm.spiking import _triton_gif
 
     if x.dim() != 4 or dim not in (-1, -2, 2, 3):
         raise ValueError("attention_encode expects [batch, heads, tokens, head_dim] and dim -1 or -2")
     B, H, S, D = x.shape
-    if _interpreted() and out_dtype not in (torch.float32,):   # the interpreter's half casts truncate
-        return attention_encode(x, dim, per_step, steps, channel_steps, explicit, torch.float32).to(out_dtype)
+    if _interpreted() and out_dtype != torch.float32:   # the interpreter's half casts truncate
+        wide = attention_encode(x, dim, per_step, steps, channel_steps, explicit, torch.float32, counts)
+        return (wide[0].to(out_dtype), wide[1]) if counts else wide.to(out_dtype)
     out = torch.empty(B, H, S, D, dtype=out_dtype, device=x.device)
+    count = torch.empty(B, H, S, D, dtype=torch.float32, device=x.device) if counts else None
     if out.numel() == 0:
-        return out
+        return (out, count) if counts else out
     capacity = None if channel_steps is None else channel_steps.to(torch.float32) * per_step   # T_c (L-1), exact
     block_d = max(16, 1 << (D - 1).bit_length())
-    args = (x, *x.stride(), H, S, D, x if capacity is None else capacity, float(steps * per_step), out, float(per_step))
-    meta = dict(T_OUT=steps, EXPLICIT=explicit, PER_CHANNEL=capacity is not None)
+    args = (x, *x.stride(), H, S, D, x if capacity is None else capacity, float(steps * per_step), out,
+            out if count is None else count, float(per_step))
+    meta = dict(T_OUT=steps, EXPLICIT=explicit, PER_CHANNEL=capacity is not None, COUNTS=counts)
     if dim in (-1, 3):
         block_s = max(1, min(64, 4096 // block_d))
         _triton_gif.attention_rows_kernel[(B * H, triton_cdiv(S, block_s))](*args, **meta, BLOCK_S=block_s,
@@ -172,11 +176,12 @@ def attention_encode(x: Tensor, dim: int, per_step: int, steps: int, channel_ste
         block_d = min(block_d, 32)
         _triton_gif.attention_columns_kernel[(B * H, triton_cdiv(D, block_d))](*args, **meta, BLOCK_S=64,
                                                                                BLOCK_D=block_d, num_warps=4)
-    return out
+    return (out, count) if counts else out
 
 
 def attention_encode_reference(x: Tensor, dim: int, per_step: int, steps: int, channel_steps: Tensor | None,
-                               explicit: bool, out_dtype: torch.dtype) -> Tensor:
+                               explicit: bool, out_dtype: torch.dtype,
+                               counts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """The torch definition :func:`attention_encode` is tested against (``SpikingAttention``'s torch path)."""
     from neuro_llm.spiking.codes import SpikeCode
 
@@ -188,7 +193,8 @@ def attention_encode_reference(x: Tensor, dim: int, per_step: int, steps: int, c
         count = code.integrate(code.spikes(xs, scale, zero, n, steps))
     else:
         count = code.count(xs, scale, zero, n)
-    return (scale * (count - zero)).to(out_dtype).contiguous()
+    out = (scale * (count - zero)).to(out_dtype).contiguous()
+    return (out, count.contiguous()) if counts else out
 
 
 def unpack_nibbles(packed: Tensor, floor: Tensor, out_dtype: torch.dtype) -> Tensor:

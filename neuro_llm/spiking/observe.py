@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -30,6 +31,12 @@ class Encoded:
 
 def active() -> bool:
     return bool(_OBSERVERS.get())
+
+
+def counts_suffice() -> bool:
+    """Whether every active observer (none: trivially) works from counts alone (``counts_suffice = True``),
+    so encoders may integrate their spike trains without materializing them."""
+    return all(getattr(observer, "counts_suffice", False) for observer in _OBSERVERS.get())
 
 
 def notify(event: Encoded) -> None:
@@ -86,6 +93,7 @@ class SpikeStats:
     What needs the data (events, payload, token steps, the histogram) is tallied on the events' device and
     read back once per :data:`FLUSH_EVERY` events, or when a total is read — not once per encoder (each
     read-back waits for the device)."""
+    counts_suffice: ClassVar[bool] = True   # every statistic derives from the counts (see observe.counts_suffice)
     values: int = 0
     neuron_steps: int = 0
     steps_by_bits: dict = field(default_factory=dict)   # bits per step -> Σ values·steps (integers: exact sums)
