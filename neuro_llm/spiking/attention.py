@@ -12,9 +12,11 @@ Unlike a linear layer, whose synapses are integer codes and can take every step'
 operands here carry real-valued scales (K's even vary inside the dot product), so a per-step float
 accumulation could not be made bit-identical to the collapsed product and tiny rounding differences would
 flip later quantization decisions. Integrating first keeps ``explicit`` and ``collapsed`` bit-identical
-while every spike of every step is still materialized for observers. Q̂, K̂ and V̂ (exact integers
-times float32 steps) are cast to the model's dtype and go through the same fused attention as the dense
-model (flash / memory-efficient on CUDA: no [heads, S, S] scores are stored), equal in both modes.
+while every spike of every step is still materialized for observers that need the trains (others get
+the counts of the fused GPU kernel, which forms and integrates the spikes in registers). Q̂, K̂ and V̂
+(exact integers times float32 steps) are cast to the model's dtype and go through the same fused attention
+as the dense model (flash / memory-efficient on CUDA: no [heads, S, S] scores are stored), equal in both
+modes.
 Softmax, RoPE and the KV cache stay floating point (the cache holds un-encoded K and V; each forward
 re-encodes them).
 """
