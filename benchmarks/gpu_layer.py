@@ -91,6 +91,23 @@ def timed(model, ids, device: str, repeats: int) -> dict:
     return {"seconds": seconds, "activation_peak_bytes": peak, "resident_bytes": resident, "logits": logits}
 
 
+def timed_observed(model, ids, device: str, repeats: int) -> dict:
+    """Best of ``repeats`` forwards while a ``SpikeStats`` observer counts the spikes (what ``eval`` runs),
+    its device tallies read back after each forward."""
+    from neuro_llm.spiking.observe import SpikeStats, observing
+
+    stats = SpikeStats()
+
+    def forward():
+        model(input_ids=ids, use_cache=False)
+        stats._flush()
+
+    with torch.no_grad(), observing(stats):
+        forward()   # warm-up
+        seconds = report.best_seconds(forward, repeats, report.synchronizer(device))
+    return {"observed_seconds": seconds}
+
+
 def timed_graph(model, ids, device: str, repeats: int, eager_logits: torch.Tensor) -> dict:
     """Best of ``repeats`` replays of the forward captured as a CUDA graph, and whether its logits equal the eager
     forward's (cuBLAS/SDPA may pick other kernels under capture, so float parts can round differently)."""
@@ -204,6 +221,7 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
                 set_mode(model, mode)
                 r = timed(model, ids, device, repeats)
                 logits[mode] = r.pop("logits")
+                r.update(timed_observed(model, ids, device, repeats))
                 if device.startswith("cuda"):
                     r.update(timed_graph(model, ids, device, repeats, logits[mode]))
                 rows.append({"shape": name, "tokens": tokens, "config": f"{mode} {steps}", "weight_bytes": wbytes,
@@ -232,14 +250,16 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
 
 def table(rows: list[dict]) -> str:
     lines = ["| shape | tokens | config | ms | / dense bf16 | / dense fp16 | graphed ms | / dense bf16 graphed | "
-             "activation peak MiB | / bf16 | weights MiB | weights / fp16 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "observed ms (SpikeStats) | activation peak MiB | / bf16 | weights MiB | weights / fp16 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         act = r.get("activation_vs_bf16")
         graph = (f"{r['graph_seconds'] * 1e3:.2f} | {r['graph_vs_bf16_graph']:.2f}" if "graph_vs_bf16_graph" in r
                  else " | ")
+        observed = f"{r['observed_seconds'] * 1e3:.2f}" if "observed_seconds" in r else ""
         lines.append(f"| {r['shape']} | {r['tokens']} | {r['config']} | {r['seconds'] * 1e3:.2f} | "
                      f"{r['time_vs_bf16']:.2f} | {r['time_vs_fp16']:.2f} | {graph} | "
+                     f"{observed} | "
                      f"{r['activation_peak_bytes'] / 2**20:.0f} | "
                      f"{'' if act is None else f'{act:.2f}'} | {r['weight_bytes'] / 2**20:.0f} | "
                      f"{r['weight_vs_fp16']:.3f} |")
