@@ -130,6 +130,18 @@ def gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL: tl.constexpr):
 
 
 @triton.jit
+def fire_and_store(x, scale, zero, cap, per_step, out_ptr, count_ptr, bh, S, D, s, d, mask, T_OUT: tl.constexpr,
+                   EXPLICIT: tl.constexpr, COUNTS: tl.constexpr):
+    """Charge and fire one tile of an attention operand (:func:`gif_count`) and store ``x̂ = Δ (q - z)`` at
+    tokens ``s``, channels ``d`` of head row ``bh`` in the contiguous ``[B·H, S, D]`` output (and ``q``)."""
+    q = gif_count(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
+    rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
+    tl.store(out_ptr + rows + d[None, :], (scale * (q - zero)).to(out_ptr.dtype.element_ty), mask=mask)
+    if COUNTS:
+        tl.store(count_ptr + rows + d[None, :], q, mask=mask)
+
+
+@triton.jit
 def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D, cap_ptr, n, out_ptr, count_ptr,
                           per_step, T_OUT: tl.constexpr, EXPLICIT: tl.constexpr, PER_CHANNEL: tl.constexpr,
                           COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
@@ -147,11 +159,7 @@ def attention_rows_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S, D
     xmin = tl.min(tl.where(mask, x, float("inf")), axis=1)[:, None]
     xmax = tl.max(tl.where(mask, x, float("-inf")), axis=1)[:, None]
     cap, scale, zero = gif_range(xmin, xmax, cap_ptr, n, d, D, PER_CHANNEL)
-    q = gif_count(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
-    rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
-    tl.store(out_ptr + rows + d[None, :], (scale * (q - zero)).to(out_ptr.dtype.element_ty), mask=mask)
-    if COUNTS:
-        tl.store(count_ptr + rows + d[None, :], q, mask=mask)
+    fire_and_store(x, scale, zero, cap, per_step, out_ptr, count_ptr, bh, S, D, s, d, mask, T_OUT, EXPLICIT, COUNTS)
 
 
 @triton.jit
@@ -182,11 +190,8 @@ def attention_columns_kernel(x_ptr, stride_b, stride_h, stride_s, stride_d, H, S
         s = start + tl.arange(0, BLOCK_S)
         mask = (s < S)[:, None] & (d < D)[None, :]
         x = tl.load(base + s.to(tl.int64)[:, None] * stride_s, mask=mask, other=0.0).to(tl.float32)
-        q = gif_count(x, scale, zero, cap, per_step, T_OUT, EXPLICIT)
-        rows = (bh.to(tl.int64) * S + s.to(tl.int64))[:, None] * D
-        tl.store(out_ptr + rows + d[None, :], (scale * (q - zero)).to(out_ptr.dtype.element_ty), mask=mask)
-        if COUNTS:
-            tl.store(count_ptr + rows + d[None, :], q, mask=mask)
+        fire_and_store(x, scale, zero, cap, per_step, out_ptr, count_ptr, bh, S, D, s, d, mask, T_OUT, EXPLICIT,
+                       COUNTS)
 
 
 @triton.jit
