@@ -88,6 +88,7 @@ def main() -> None:
                         help="stream 4-bit weight codes packed two to a byte (unpacked on the device)")
     args = parser.parse_args()
     from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert
+    from neuro_llm.simulator import place_outside_blocks
 
     dtype = getattr(torch, args.dtype)
     device = torch.device(args.device)
@@ -110,8 +111,7 @@ def main() -> None:
           f"(one fp16 block {fp16_block_bytes / 2**30:.2f} GiB, one spiking block {spiking_block_bytes / 2**30:.2f} GiB)",
           file=sys.stderr, flush=True)
 
-    for module in (snn.model.embed_tokens, snn.model.norm, snn.lm_head, snn.model.rotary_emb):
-        module.to(device)   # small; only the decoder blocks stream
+    place_outside_blocks(snn, device)   # embeddings, norm, head, rotary tables: small; only the blocks stream
     batches = [int(b) for b in args.batch.split(",")]
     if min(batches) < 1:
         raise SystemExit(f"--batch {args.batch}: windows per pass must be positive")
