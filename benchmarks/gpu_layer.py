@@ -108,6 +108,30 @@ def timed_observed(model, ids, device: str, repeats: int) -> dict:
     return {"observed_seconds": seconds}
 
 
+def timed_graph_observed(model, ids, device: str, repeats: int) -> dict:
+    """Best of ``repeats`` replays of the forward captured with a ``SpikeStats`` observer (what ``eval`` runs on
+    CUDA), its tallies read back after each; asserts that a replay counts exactly what an eager forward counts."""
+    from neuro_llm.graphs import GraphedForward
+    from neuro_llm.spiking.observe import SpikeStats, observing
+
+    eager, replayed = SpikeStats(), SpikeStats()
+    with torch.no_grad():
+        with observing(eager):
+            model(input_ids=ids, use_cache=False)
+        with observing(replayed):
+            graphed = GraphedForward(model, ids)
+        graphed(ids)
+        if replayed != eager:
+            raise AssertionError("a replayed forward's spike statistics differ from the eager forward's")
+
+        def forward():
+            graphed(ids)
+            replayed._flush()
+
+        seconds = report.best_seconds(forward, repeats, report.synchronizer(device))
+    return {"graph_observed_seconds": seconds}
+
+
 def timed_graph(model, ids, device: str, repeats: int, eager_logits: torch.Tensor) -> dict:
     """Best of ``repeats`` replays of the forward captured as a CUDA graph, and whether its logits equal the eager
     forward's (cuBLAS/SDPA may pick other kernels under capture, so float parts can round differently)."""
@@ -224,6 +248,7 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
                 r.update(timed_observed(model, ids, device, repeats))
                 if device.startswith("cuda"):
                     r.update(timed_graph(model, ids, device, repeats, logits[mode]))
+                    r.update(timed_graph_observed(model, ids, device, repeats))
                 rows.append({"shape": name, "tokens": tokens, "config": f"{mode} {steps}", "weight_bytes": wbytes,
                              "weight_vs_fp16": wbytes / fp16_bytes, "convert_seconds": convert_s, **r})
                 log(f"{name} {tokens:5d} tok  {mode:9s} {steps}: {r['seconds'] * 1e3:8.2f} ms")
@@ -243,6 +268,9 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
                 if "graph_seconds" in r:
                     r["graph_vs_bf16_graph"] = r["graph_seconds"] / base["dense bf16"]["graph_seconds"]
                     r["graph_vs_bf16_eager"] = r["graph_seconds"] / base["dense bf16"]["seconds"]
+                if "graph_observed_seconds" in r:
+                    r["graph_observed_vs_bf16_graph"] = (r["graph_observed_seconds"]
+                                                         / base["dense bf16"]["graph_seconds"])
                 if base["dense bf16"]["activation_peak_bytes"]:
                     r["activation_vs_bf16"] = r["activation_peak_bytes"] / base["dense bf16"]["activation_peak_bytes"]
     return rows
@@ -250,13 +278,16 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
 
 def table(rows: list[dict]) -> str:
     lines = ["| shape | tokens | config | ms | / dense bf16 | / dense fp16 | graphed ms | / dense bf16 graphed | "
-             "observed ms (SpikeStats) | activation peak MiB | / bf16 | weights MiB | weights / fp16 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "observed ms (SpikeStats) | observed graphed ms | / dense bf16 graphed | activation peak MiB | / bf16 | "
+             "weights MiB | weights / fp16 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         act = r.get("activation_vs_bf16")
         graph = (f"{r['graph_seconds'] * 1e3:.2f} | {r['graph_vs_bf16_graph']:.2f}" if "graph_vs_bf16_graph" in r
                  else " | ")
         observed = f"{r['observed_seconds'] * 1e3:.2f}" if "observed_seconds" in r else ""
+        observed += (f" | {r['graph_observed_seconds'] * 1e3:.2f} | {r['graph_observed_vs_bf16_graph']:.2f}"
+                     if "graph_observed_vs_bf16_graph" in r else " |  | ")
         lines.append(f"| {r['shape']} | {r['tokens']} | {r['config']} | {r['seconds'] * 1e3:.2f} | "
                      f"{r['time_vs_bf16']:.2f} | {r['time_vs_fp16']:.2f} | {graph} | "
                      f"{observed} | "

@@ -196,3 +196,41 @@ def test_kernel_writes_the_pad_columns(monkeypatch, spikes):
     got = kernels.gif_encode(x, 15, 2, spikes, out_dtype=torch.bfloat16, width=32)
     monkeypatch.undo()
     assert torch.equal(got[0], want[0]) and int((got[0].reshape(4, -1, 32)[..., 21:] != 0).sum()) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), rows=st.integers(0, 70), columns=st.integers(1, 150), pad=st.integers(0, 15),
+       tiles=st.integers(1, 3), per_step=st.sampled_from([1, 3, 15]), signed=st.booleans(),
+       dtype=st.sampled_from([torch.float32, torch.bfloat16, torch.int8]))
+def test_count_stats_equals_torch_reference(seed, rows, columns, pad, tiles, per_step, signed, dtype):
+    """Events, payload, token steps (sum and max) and the clamped histogram of counts summed over an operand's
+    step tiles (pad columns ignored), from one kernel pass == the torch tallies, exactly."""
+    g = torch.Generator().manual_seed(seed)
+    width = columns + pad
+    high = 40    # counts up to tiles·39: past the histogram's ±65 limit at 2–3 tiles
+    x = torch.randint(-high if signed else 0, high, (rows, tiles * width), generator=g).to(dtype)
+    x.view(rows, tiles, width)[..., columns:] = 99     # pad columns must not count
+    with kernels.forced():
+        tallies, binned = kernels.count_stats(x, per_step, 65, tiles, width, columns)
+    ref_tallies, ref_binned = kernels.count_stats_reference(x, per_step, 65, tiles, width, columns)
+    assert torch.equal(tallies, ref_tallies) and torch.equal(binned, ref_binned)
+    assert binned.sum() == rows * columns
+
+
+def test_spike_stats_from_operands_equal_the_counts_path():
+    """SpikeStats given the GEMM operand (summed by the kernel) and given the counts (torch) agree exactly,
+    for a linear layer's explicit (tiled) and collapsed operands."""
+    from neuro_llm.spiking.observe import Encoded, SpikeStats, notify, observing
+
+    g = torch.Generator().manual_seed(5)
+    code = SpikeCode("gif", 15)
+    for tiles in (1, 2):
+        operand = torch.randint(0, 16, (2 * 9, tiles * 48), generator=g).to(torch.bfloat16)
+        operand.view(18, tiles, 48)[..., 45:] = 0
+        by_operand, by_count = SpikeStats(), SpikeStats()
+        with kernels.forced(), observing(by_operand):
+            notify(Encoded("layers.0.mlp.up_proj", 0, code, None, tiles, operand=(operand, tiles, 48, (2, 9, 45))))
+        count = operand.float().view(18, tiles, 48)[..., :45].sum(1).view(2, 9, 45)
+        with observing(by_count):
+            notify(Encoded("layers.0.mlp.up_proj", 0, code, count, tiles))
+        assert by_operand == by_count and by_operand.summary() == by_count.summary()

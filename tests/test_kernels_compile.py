@@ -13,7 +13,7 @@ SCRIPT = r'''
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from neuro_llm.spiking import _triton_gif as k
+from neuro_llm.spiking import _triton_gif as k, _triton_stats as stats
 
 target = GPUTarget("cuda", 90, 32)
 
@@ -50,6 +50,11 @@ for explicit in (False, True):
             compile_(k.attention_columns_kernel, attention, {**meta, "BLOCK_S": 64, "BLOCK_D": 32})
 compile_(k.unpack_nibbles_kernel, {"packed_ptr": "*u8", "floor_ptr": "*i8", "out_ptr": "*fp8e4nv", "half_cols": "i32"},
          {"BLOCK": 1024})
+for dtype in ("fp8e4nv", "bf16", "fp32"):
+    for tiles in (1, 2):
+        compile_(stats.count_stats_kernel, {"x_ptr": f"*{dtype}", "stride_xm": "i32", "n_rows": "i32", "n_cols": "i32",
+                                            "tile_stride": "i32", "out_ptr": "*i64"},
+                 {"PER_STEP": 15, "TILES": tiles, "LIMIT": 65, "BINS": 256, "BLOCK_M": 4, "BLOCK_C": 1024})
 print("compiled")
 '''
 

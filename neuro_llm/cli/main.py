@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows-per-pass", type=int, default=4,
                    help="with --stream: perplexity windows through each block per pass; a block's copy is paid "
                         "once a pass (default %(default)s)")
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None,
+                   help="replay each perplexity window as a CUDA graph, spike statistics included: the same "
+                        "kernels and numbers without Python's launch overhead (default: on for a resident "
+                        "spiking model on CUDA whose codes allow it, i.e. not SDLLM's adaptive code)")
     p.add_argument("--save", metavar="DIR", default=None,
                    help="save the converted model (safetensors + neuro_llm.json) to DIR; --model DIR reloads it "
                         "without calibrating")
@@ -283,6 +287,10 @@ def _check_inputs(args) -> None:
         if args.stream and args.tasks is not None:
             raise ValueError("--tasks scores with the model resident on --device; drop --stream (perplexity only) "
                              "or --tasks")
+        if args.cuda_graphs and (args.stream or not str(args.device).startswith("cuda")):
+            raise ValueError("--cuda-graphs replays a resident model on a CUDA device: "
+                             + ("drop --stream (a streamed block is a new copy every pass)" if args.stream
+                                else f"use --device cuda, or drop --cuda-graphs on {args.device}"))
         if args.seqlen < 2:
             raise ValueError(f"--seqlen must be at least 2, got {args.seqlen}")
         if args.tasks is not None:
@@ -433,7 +441,7 @@ def cmd_eval(args) -> dict:
               **_provenance(args, config)}
     ppl = evaluate_ppl(model, tok, dataset=args.dataset, seqlen=args.seqlen, max_windows=args.max_windows,
                        data_dir=args.data_dir, mode=config.mode, stream_to=args.device if args.stream else None,
-                       windows_per_pass=args.windows_per_pass)
+                       windows_per_pass=args.windows_per_pass, cuda_graphs=args.cuda_graphs)
     if args.stream:
         result.update(streamed=True, windows_per_pass=args.windows_per_pass)
     result.update(ppl)

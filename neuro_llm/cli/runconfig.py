@@ -100,6 +100,8 @@ def options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 def _coerce(action: argparse.Action, key: str, value, source: str):
     where = f"{source}: {key}"
     if isinstance(action, BOOLEAN_ACTIONS):
+        if value is None and action.default is None:   # a tri-state switch (--x / --no-x / automatic)
+            return None
         if not isinstance(value, bool):
             raise ValueError(f"{where} must be true or false, got {value!r}")
         return value

@@ -53,6 +53,12 @@ class SpikingAttention(nn.Module):
         self.register_buffer("v_steps", None if v_steps is None else v_steps.to(torch.long))
         # the trains' lengths, known on the host (no read-back of a device tensor in the forward)
         self._max_steps = {name: None if t is None else int(t.max()) for name, t in (("k", k_steps), ("v", v_steps))}
+        # the channel groups of equal step counts, per operand: (steps, channel index); device copies made on
+        # first use (so an observed forward has no host read to capture into a CUDA graph)
+        self._step_groups = {name: [(int(steps), torch.nonzero(t.cpu() == steps).flatten())
+                                    for steps in torch.unique(t.cpu()).tolist()]
+                             for name, t in (("k", k_steps), ("v", v_steps)) if t is not None}
+        self._step_groups_on: dict = {}
 
     def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
         """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count."""
@@ -93,13 +99,23 @@ class SpikingAttention(nn.Module):
             return
         # adaptive codes: every group shares the tensor's train (bitwise steps are bit positions)
         whole = self.code.train_steps(count, channel_steps) if self.code.adaptive else None
-        for steps in torch.unique(channel_steps).tolist():  # one event per group of equal step counts
-            idx = torch.nonzero(channel_steps == steps).flatten()
-            length = whole or int(steps)
+        for steps, idx in self._groups(site.rsplit(".", 1)[-1], channel_steps):  # one event per group of equal steps
+            length = whole or steps
             observe.notify(observe.Encoded(site, self.layer, self.code, count[..., idx], length,
                                            spikes=None if spikes is None else spikes[:length][..., idx],
                                            channels=idx,
                                            clipped=None if clip_mask is None else int(clip_mask[..., idx].sum())))
+
+    def _groups(self, name: str, channel_steps: Tensor) -> list[tuple[int, Tensor]]:
+        """``[(steps, channel index on channel_steps' device)]`` of operand ``name`` (``k`` / ``v``)."""
+        key = (name, channel_steps.device)
+        if key not in self._step_groups_on:
+            groups = self._step_groups.get(name)
+            if groups is None:   # steps not given at construction (set later): derive them once
+                groups = [(int(s), torch.nonzero(channel_steps.cpu() == s).flatten())
+                          for s in torch.unique(channel_steps.cpu()).tolist()]
+            self._step_groups_on[key] = [(s, idx.to(channel_steps.device)) for s, idx in groups]
+        return self._step_groups_on[key]
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
                 scaling: float, groups: int) -> tuple[Tensor, None]:

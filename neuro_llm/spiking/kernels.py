@@ -211,6 +211,52 @@ def unpack_nibbles(packed: Tensor, floor: Tensor, out_dtype: torch.dtype) -> Ten
     return out
 
 
+STATS_BINS = 256   # histogram lanes of count_stats (a power of two; 2·limit + 1 used, the last one for masked lanes)
+
+
+def count_stats(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
+                columns: int | None = None) -> tuple[Tensor, Tensor]:
+    """Spike statistics of the integer counts ``q[m, c] = Σ_{t<tiles} x[m, t·width + c]`` (``c < columns``) in one
+    pass over ``x [M, tiles·width]`` (rows contiguous, any dtype: an encoder's GEMM operand, spikes step-major
+    or counts, read where it lies): ``([Σ ⌈|q|/k⌉, Σ |q|, Σ_m ⌈max_c |q| / k⌉, max_m ⌈max_c |q| / k⌉]`` as float64,
+    the histogram of ``clamp(q, ±limit)`` as float64 ``[2·limit + 1]``) with ``k = per_step`` — what
+    :class:`SpikeStats` tallies per event, equal to :func:`count_stats_reference` (integers: exactly)."""
+    from neuro_llm.spiking._triton_stats import count_stats_kernel
+
+    if x.dim() != 2 or x.stride(1) != 1:
+        raise ValueError("count_stats expects a 2-D tensor with contiguous rows")
+    width = x.shape[1] // tiles if width is None else width
+    columns = width if columns is None else columns
+    if not (columns <= width and tiles * width <= x.shape[1]) or 2 * limit + 2 > STATS_BINS or per_step < 1:
+        raise ValueError(f"count_stats: {tiles} tiles of {columns}/{width} columns do not fit {tuple(x.shape)}, or "
+                         f"limit {limit} / per_step {per_step} out of range")
+    rows = x.shape[0]
+    block_c = min(1024, max(16, 1 << (max(columns, 1) - 1).bit_length()))   # 4 rows × 1024: fastest measured
+    block_m = max(1, min(64, 4096 // block_c))
+    out = torch.zeros(4 + 2 * limit + 1, dtype=torch.int64, device=x.device)
+    if rows and columns:
+        count_stats_kernel[(triton_cdiv(rows, block_m),)](x, x.stride(0), rows, columns, width, out, PER_STEP=per_step,
+                                                          TILES=tiles, LIMIT=limit, BINS=STATS_BINS, BLOCK_M=block_m,
+                                                          BLOCK_C=block_c, num_warps=4)
+    flat = out.to(torch.float64)   # integers below 2^53: exact
+    return flat[:4], flat[4:]
+
+
+def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
+                          columns: int | None = None) -> tuple[Tensor, Tensor]:
+    """The torch definition :func:`count_stats` is tested against (:class:`SpikeStats`' own torch tallies)."""
+    width = x.shape[1] // tiles if width is None else width
+    columns = width if columns is None else columns
+    q = x.float()[:, :tiles * width].reshape(x.shape[0], tiles, width)[..., :columns].sum(1).to(torch.int64)
+    magnitude = q.abs()
+    steps = torch.div(magnitude.amax(1) + per_step - 1, per_step, rounding_mode="floor") if columns else \
+        torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
+    tallies = torch.stack([torch.div(magnitude + per_step - 1, per_step, rounding_mode="floor").sum(), magnitude.sum(),
+                           steps.sum(), steps.max() if steps.numel() else steps.new_zeros(())]).to(torch.float64)
+    binned = torch.histc(q.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5, max=limit + 0.5)
+    return tallies, binned.to(torch.float64)
+
+
 def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 

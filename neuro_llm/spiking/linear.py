@@ -451,6 +451,11 @@ class SpikingLinear(nn.Module):
     def _notify(self, operand: Tensor, plan: GroupPlan, lead: torch.Size, explicit: bool) -> None:
         columns = plan.end - plan.start
         width = operand.shape[-1] // (plan.steps if explicit else 1)
+        if observe.operand_suffices():   # the observers sum the counts from the operand where it lies
+            observe.notify(observe.Encoded(self.site, self.layer, self.code, None, plan.steps,
+                                           channels=self.perm[plan.start:plan.end],
+                                           operand=(operand, plan.steps if explicit else 1, width, (*lead, columns))))
+            return
         operand = operand.float().reshape(-1, plan.steps if explicit else 1, width)[..., :columns]
         if explicit:
             spikes = operand.permute(1, 0, 2)

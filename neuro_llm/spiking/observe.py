@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
+
+from neuro_llm.spiking import kernels
 
 Tensor = torch.Tensor
 _OBSERVERS: contextvars.ContextVar[tuple] = contextvars.ContextVar("neuro_llm_observers", default=())
@@ -27,6 +30,22 @@ class Encoded:
     spikes: Tensor | None = None  # [T, ..., C] in explicit mode, None in collapsed mode
     channels: Tensor | None = None  # original channel index of each column (salient groups are permuted)
     clipped: int | None = None    # values whose count the clamp cut (None: the code cannot clip)
+    # (x [M, tiles·width], tiles, width, count shape): the encoder's GEMM operand, count[m, c] = Σ_t x[m, t·width + c]
+    # (c < C); given instead of ``count`` (None) to observers that read operands (``operand_suffices``)
+    operand: tuple | None = None
+
+    def counts(self) -> Tensor:
+        """``count``, or the counts summed from ``operand`` (its pad columns dropped), shaped ``[..., C]``."""
+        if self.count is not None:
+            return self.count
+        x, tiles, width, shape = self.operand
+        columns = shape[-1]
+        return x.float()[:, :tiles * width].reshape(x.shape[0], tiles, width)[..., :columns].sum(1).reshape(shape)
+
+    @property
+    def shape(self) -> tuple:
+        """The counts' shape ``[..., C]`` (without forming them)."""
+        return tuple(self.operand[3]) if self.count is None else tuple(self.count.shape)
 
 
 def active() -> bool:
@@ -39,6 +58,17 @@ def counts_suffice() -> bool:
     return all(getattr(observer, "counts_suffice", False) for observer in _OBSERVERS.get())
 
 
+def current() -> tuple:
+    """The active observers, innermost last."""
+    return _OBSERVERS.get()
+
+
+def operand_suffices() -> bool:
+    """Whether every active observer reads an encoder's GEMM operand as well as its counts
+    (``operand_suffices = True``), so a linear layer may hand over the operand instead of forming counts."""
+    return all(getattr(observer, "operand_suffices", False) for observer in _OBSERVERS.get())
+
+
 def notify(event: Encoded) -> None:
     for observer in _OBSERVERS.get():
         observer.on_encode(event)
@@ -47,6 +77,16 @@ def notify(event: Encoded) -> None:
 @contextlib.contextmanager
 def observing(*observers):
     token = _OBSERVERS.set(_OBSERVERS.get() + tuple(observers))
+    try:
+        yield observers
+    finally:
+        _OBSERVERS.reset(token)
+
+
+@contextlib.contextmanager
+def replaced(*observers):
+    """Only ``observers`` see what runs inside (the active ones are set aside)."""
+    token = _OBSERVERS.set(tuple(observers))
     try:
         yield observers
     finally:
@@ -77,6 +117,20 @@ def _new_tally() -> dict:
             "token_steps_max": 0}
 
 
+@dataclass(eq=False)
+class Recording:
+    """The events of one forward captured into a CUDA graph (:meth:`SpikeStats.recording`): their host-side
+    facts ``(site, values, steps, clipped, tokens, bits per step)``, and ``flat [events, 4 + bins]`` (float64:
+    events, payload, Σ token steps, max token steps, then the count histogram), rewritten by every replay.
+    :meth:`SpikeStats.credit` adds a replay's ``flat`` into ``sums`` (``maxes`` for the max) on the device."""
+    facts: list = field(default_factory=list)
+    parts: list = field(default_factory=list)
+    flat: Tensor | None = None
+    sums: Tensor | None = None
+    maxes: Tensor | None = None
+    replays: int = 0
+
+
 FLUSH_EVERY = 64   # SpikeStats reads its device-side tallies back to the host once per this many events
 
 
@@ -94,6 +148,7 @@ class SpikeStats:
     read back once per :data:`FLUSH_EVERY` events, or when a total is read — not once per encoder (each
     read-back waits for the device)."""
     counts_suffice: ClassVar[bool] = True   # every statistic derives from the counts (see observe.counts_suffice)
+    operand_suffices: ClassVar[bool] = True  # ... which it sums from an operand itself (Encoded.operand)
     values: int = 0
     neuron_steps: int = 0
     steps_by_bits: dict = field(default_factory=dict)   # bits per step -> Σ values·steps (integers: exact sums)
@@ -103,33 +158,110 @@ class SpikeStats:
     _per_encoder: dict = field(default_factory=dict)
     _histogram: dict = field(default_factory=dict)   # signed count (clamped to ±(LIMIT+1)) -> frequency
     _pending: list = field(default_factory=list, repr=False)
+    _recording: "Recording | None" = field(default=None, repr=False)     # set while a CUDA graph captures
+    _recordings: list = field(default_factory=list, repr=False)          # recordings credited with replays
 
     def on_encode(self, e: Encoded) -> None:
-        values = e.count.numel()
+        recording = self._recording
+        if recording is not None and e.clipped is not None:
+            raise ValueError(f"{e.site}: this code's clip count is read on the host per call, which a CUDA graph "
+                             "cannot replay; run the model eagerly")
+        tallies, binned, tokens = self._device_tallies(e)
+        fact = (e.site, math.prod(e.shape), e.steps, e.clipped or 0, tokens, e.code.bits_per_step)
+        if recording is not None:    # captured into a CUDA graph: credited once per replay (see credit)
+            recording.facts.append(fact)
+            recording.parts.append(torch.cat([tallies, binned.to(torch.float64)]))
+            return
+        self._credit_host(fact)
+        self._pending.append((*fact[:5], tallies, binned))
+        if len(self._pending) >= FLUSH_EVERY:
+            self._flush()
+
+    @staticmethod
+    def _device_tallies(e: Encoded) -> tuple[Tensor, Tensor, int]:
+        """``[events, payload, Σ token steps, max token steps]`` (float64), the count histogram (float32) — both
+        computed on the event's device, not read back — and the number of tokens. Unit-train codes' counts
+        (or operands) go through one fused pass where the kernels run (:func:`kernels.count_stats`)."""
+        limit = HISTOGRAM_LIMIT + 1
+        shape = e.shape
+        source = e.operand[0] if e.count is None else e.count
+        if e.spikes is None and not e.code.bitwise and len(shape) and kernels.enabled(source):
+            if e.count is None:
+                x, tiles, width, _ = e.operand
+            else:
+                x, tiles, width = e.count.reshape(-1, shape[-1]), 1, shape[-1]
+                x = x if x.stride(-1) == 1 else x.contiguous()
+            tallies, binned = kernels.count_stats(x, e.code.per_step, limit, tiles, width, shape[-1])
+            return tallies, binned, x.shape[0]
+        count = e.counts()
         if e.spikes is not None:
             events = torch.count_nonzero(e.spikes)
             payload = e.spikes.abs().sum(dtype=torch.float64)
         else:
-            events = e.code.events(e.count).sum(dtype=torch.float64)
-            payload = e.code.payload(e.count).sum(dtype=torch.float64)
-        token_steps = e.code.token_steps(e.count)
-        largest = token_steps.max() if token_steps.numel() else torch.zeros((), device=e.count.device)
+            events = e.code.events(count).sum(dtype=torch.float64)
+            payload = e.code.payload(count).sum(dtype=torch.float64)
+        token_steps = e.code.token_steps(count)
+        largest = token_steps.max() if token_steps.numel() else torch.zeros((), device=count.device)
         # float64 holds every integer below 2^53 exactly: events, payloads and step sums of any real run
         tallies = torch.stack([events.to(torch.float64), payload.to(torch.float64),
                                token_steps.sum(dtype=torch.float64), largest.to(torch.float64)])
-        limit = HISTOGRAM_LIMIT + 1
-        binned = torch.histc(e.count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
+        binned = torch.histc(count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
                              max=limit + 0.5)  # integer counts: one bin each, exact below 2^24 per call
-        bits_per_step = e.code.bits_per_step
-        self.values += values
-        self.neuron_steps += values * e.steps
-        self.steps_by_bits[bits_per_step] = self.steps_by_bits.get(bits_per_step, 0) + values * e.steps
-        self._pending.append((e.site, values, e.steps, e.clipped or 0, token_steps.numel(), tallies, binned))
-        if len(self._pending) >= FLUSH_EVERY:
-            self._flush()
+        return tallies, binned, token_steps.numel()
+
+    def _credit_host(self, fact: tuple, times: int = 1) -> None:
+        """The totals known on the host from an event's shape: values, neuron-steps, steps per bit width."""
+        _, values, steps, _, _, bits_per_step = fact
+        self.values += values * times
+        self.neuron_steps += values * steps * times
+        self.steps_by_bits[bits_per_step] = self.steps_by_bits.get(bits_per_step, 0) + values * steps * times
+
+    # -- CUDA-graph replay --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def recording(self):
+        """Record the events of one forward that is being captured into a CUDA graph (``with
+        torch.cuda.graph(g): with stats.recording() as rec: model(...)``): their device tallies are computed
+        by the graph, and gathered into one vector per event (``rec.flat``) that every replay rewrites. Call
+        :meth:`credit` after each replay; until then the recorded forward counts for nothing."""
+        recording = Recording()
+        self._recording = recording
+        try:
+            yield recording
+        finally:
+            self._recording = None
+        recording.flat = torch.stack(recording.parts) if recording.parts else None   # captured: rewritten per replay
+        recording.parts = []
+
+    def credit(self, recording: "Recording") -> None:
+        """Count one replay of ``recording``'s graph (call it after the replay, before the next): its host
+        totals at once, its device tallies added on the device (read back with the next total read)."""
+        for fact in recording.facts:
+            self._credit_host(fact)
+        if recording.flat is None:
+            return
+        if recording.sums is None:
+            recording.sums = torch.zeros_like(recording.flat)
+            recording.maxes = torch.zeros_like(recording.flat[:, 3])
+        recording.sums += recording.flat
+        torch.maximum(recording.maxes, recording.flat[:, 3], out=recording.maxes)
+        recording.replays += 1
+        if not any(r is recording for r in self._recordings):
+            self._recordings.append(recording)
 
     def _flush(self) -> "SpikeStats":
-        """Apply the pending device tallies (one read-back per device)."""
+        """Apply the pending device tallies (one read-back per device) and the replayed recordings' sums."""
+        for recording in self._recordings:
+            if not recording.replays:
+                continue
+            sums = recording.sums.to("cpu", copy=True)   # a copy also on the CPU: the sums are reset below
+            maxes, times = recording.maxes.tolist(), recording.replays
+            recording.sums.zero_()
+            recording.maxes.zero_()
+            recording.replays = 0
+            for (site, values, steps, clipped, tokens, _), row, step_max in zip(recording.facts, sums, maxes):
+                events, payload, step_sum = row[:3].tolist()
+                self._apply(site, values * times, steps, clipped * times, tokens * times, events, payload,
+                            step_sum, step_max, row[4:])
         if not self._pending:
             return self
         pending, self._pending = self._pending, []
@@ -142,27 +274,32 @@ class SpikeStats:
             host_hists = torch.stack([pending[i][6] for i in indices]).cpu()
             for k, i in enumerate(indices):
                 tallies[i], hists[i] = host_tallies[k], host_hists[k]
-        limit = HISTOGRAM_LIMIT + 1
         for (site, values, steps, clipped, tokens, _, _), (events, payload, step_sum, step_max), binned in \
                 zip(pending, tallies, hists):
-            events, step_sum, step_max = int(events), int(step_sum), int(step_max)
-            self._events += events
-            self._payload += payload
-            entry = self._per_site.setdefault(site, {"values": 0, "neuron_steps": 0, "events": 0})
-            entry["values"] += values
-            entry["neuron_steps"] += values * steps
-            entry["events"] += events
-            tally = self._per_encoder.setdefault(encoder_name(site), _new_tally())
-            tally["values"] += values
-            tally["events"] += events
-            tally["payload"] += payload
-            tally["clipped"] += clipped
-            tally["tokens"] += tokens
-            tally["token_steps"] += step_sum
-            tally["token_steps_max"] = max(tally["token_steps_max"], step_max)
-            for index in torch.nonzero(binned).flatten().tolist():
-                self._histogram[index - limit] = self._histogram.get(index - limit, 0) + int(binned[index])
+            self._apply(site, values, steps, clipped, tokens, events, payload, step_sum, step_max, binned)
         return self
+
+    def _apply(self, site: str, values: int, steps: int, clipped: int, tokens: int, events: float, payload: float,
+               step_sum: float, step_max: float, binned: Tensor) -> None:
+        """Add the read-back tallies of one event (or of one recorded event over its replays)."""
+        limit = HISTOGRAM_LIMIT + 1
+        events, step_sum, step_max = int(events), int(step_sum), int(step_max)
+        self._events += events
+        self._payload += payload
+        entry = self._per_site.setdefault(site, {"values": 0, "neuron_steps": 0, "events": 0})
+        entry["values"] += values
+        entry["neuron_steps"] += values * steps
+        entry["events"] += events
+        tally = self._per_encoder.setdefault(encoder_name(site), _new_tally())
+        tally["values"] += values
+        tally["events"] += events
+        tally["payload"] += payload
+        tally["clipped"] += clipped
+        tally["tokens"] += tokens
+        tally["token_steps"] += step_sum
+        tally["token_steps_max"] = max(tally["token_steps_max"], step_max)
+        for index in torch.nonzero(binned).flatten().tolist():
+            self._histogram[index - limit] = self._histogram.get(index - limit, 0) + int(binned[index])
 
     @property
     def events(self) -> int:
@@ -194,7 +331,7 @@ class SpikeStats:
 
     def __getstate__(self) -> dict:   # pickled (gathered over ranks) with every tally on the host
         state = dict(self._flush().__dict__)
-        state["_pending"] = []
+        state.update(_pending=[], _recording=None, _recordings=[])
         return state
 
     @property
