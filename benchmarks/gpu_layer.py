@@ -110,25 +110,30 @@ def timed_observed(model, ids, device: str, repeats: int) -> dict:
 
 def timed_graph_observed(model, ids, device: str, repeats: int) -> dict:
     """Best of ``repeats`` replays of the forward captured with a ``SpikeStats`` observer (what ``eval`` runs on
-    CUDA), its tallies read back after each; asserts that a replay counts exactly what an eager forward counts."""
+    CUDA: the tallies stay on the device until the totals are read, once, at the end); asserts that the
+    statistics of the kernels equal the torch path's, and that a replay counts exactly what an eager forward
+    counts."""
     from neuro_llm.graphs import GraphedForward
     from neuro_llm.spiking.observe import SpikeStats, observing
 
-    eager, replayed = SpikeStats(), SpikeStats()
+    from neuro_llm.spiking import kernels
+
+    eager, replayed, reference = SpikeStats(), SpikeStats(), SpikeStats()
     with torch.no_grad():
         with observing(eager):
             model(input_ids=ids, use_cache=False)
+        with kernels.disabled(), observing(reference):   # the torch path: encoders and statistics
+            model(input_ids=ids, use_cache=False)
+        if eager != reference:
+            raise AssertionError("the spike statistics of the kernels (count_stats) differ from the torch path's")
         with observing(replayed):
             graphed = GraphedForward(model, ids)
         graphed(ids)
         if replayed != eager:
             raise AssertionError("a replayed forward's spike statistics differ from the eager forward's")
 
-        def forward():
-            graphed(ids)
-            replayed._flush()
-
-        seconds = report.best_seconds(forward, repeats, report.synchronizer(device))
+        seconds = report.best_seconds(lambda: graphed(ids), repeats, report.synchronizer(device))
+        replayed._flush()
     return {"graph_observed_seconds": seconds}
 
 

@@ -34,10 +34,28 @@ def activations(seed, rows, cols, dtype, spread, offset):
 @given(seed=st.integers(0, 2**31 - 1), per_step=st.sampled_from([1, 3, 15, 255]), steps=st.sampled_from([1, 2, 4]),
        spikes=st.booleans(), gather=st.booleans(), dtype=st.sampled_from(DTYPES),
        spread=st.floats(1e-4, 1e3), offset=st.floats(-10, 10), cols=st.integers(1, 40),
-       out_dtype=st.sampled_from([torch.int8, torch.bfloat16, torch.float32]))
-def test_kernel_equals_torch_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype):
+       out_dtype=st.sampled_from([torch.int8, torch.bfloat16, torch.float32]), tiled=st.booleans())
+def test_kernel_equals_torch_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype,
+                                       tiled):
+    """Both kernel variants: the row held in registers (read once), and (``tiled``) read twice in 16-column tiles."""
     if out_dtype == torch.int8 and per_step * steps > 127 or out_dtype == torch.bfloat16 and per_step * steps > 256:
         out_dtype = torch.float32
+    with small_tiles() if tiled else contextlib.nullcontext():
+        check_kernel_against_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype)
+
+
+@contextlib.contextmanager
+def small_tiles():
+    """The encoder's long-row path (two passes over 16-column tiles) for the short rows tests use."""
+    saved = kernels.BLOCK, kernels.ONE_TILE_MAX
+    kernels.BLOCK, kernels.ONE_TILE_MAX = 16, 8
+    try:
+        yield
+    finally:
+        kernels.BLOCK, kernels.ONE_TILE_MAX = saved
+
+
+def check_kernel_against_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype):
     x = activations(seed, 5, 48, dtype, spread, offset)
     index = torch.randperm(48, generator=torch.Generator().manual_seed(seed))[:cols].to(torch.int32) if gather else None
     if not gather:

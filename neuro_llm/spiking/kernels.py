@@ -29,7 +29,8 @@ import torch
 
 Tensor = torch.Tensor
 _FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
-BLOCK = 1024
+BLOCK = 1024            # columns a step of the GIF encoder's loop over a long row
+ONE_TILE_MAX = 4096     # rows up to this many columns are read once and kept in registers
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,10 +105,13 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
     zero = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
     if rows == 0:
         return out, scale, zero
-    block = min(BLOCK, max(16, 1 << (n_cols - 1).bit_length()))
+    fitted = max(16, 1 << (n_cols - 1).bit_length())
+    one_tile = fitted <= ONE_TILE_MAX      # the row stays in registers: read once
+    block = fitted if one_tile else BLOCK
     _kernel()[(rows,)](x, x.stride(0), x if cols is None else cols, n_cols, out, out.stride(0), width, scale, zero,
                        float(steps * per_step), float(per_step), T_OUT=steps, SPIKES=spikes,
-                       GATHER=cols is not None, BLOCK=block, PAD=width > n_cols, num_warps=4 if block >= 512 else 2)
+                       GATHER=cols is not None, BLOCK=block, PAD=width > n_cols, ONE_TILE=one_tile,
+                       num_warps=2 if block < 512 else 4 if block <= 1024 else 8)
     return out, scale, zero
 
 

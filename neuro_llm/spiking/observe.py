@@ -253,13 +253,12 @@ class SpikeStats:
         for recording in self._recordings:
             if not recording.replays:
                 continue
-            sums = recording.sums.to("cpu", copy=True)   # a copy also on the CPU: the sums are reset below
-            maxes, times = recording.maxes.tolist(), recording.replays
+            sums, maxes, times = recording.sums.tolist(), recording.maxes.tolist(), recording.replays
             recording.sums.zero_()
             recording.maxes.zero_()
             recording.replays = 0
             for (site, values, steps, clipped, tokens, _), row, step_max in zip(recording.facts, sums, maxes):
-                events, payload, step_sum = row[:3].tolist()
+                events, payload, step_sum = row[:3]
                 self._apply(site, values * times, steps, clipped * times, tokens * times, events, payload,
                             step_sum, step_max, row[4:])
         if not self._pending:
@@ -271,7 +270,7 @@ class SpikeStats:
         tallies, hists = [None] * len(pending), [None] * len(pending)
         for indices in by_device.values():
             host_tallies = torch.stack([pending[i][5] for i in indices]).cpu().tolist()
-            host_hists = torch.stack([pending[i][6] for i in indices]).cpu()
+            host_hists = torch.stack([pending[i][6] for i in indices]).tolist()
             for k, i in enumerate(indices):
                 tallies[i], hists[i] = host_tallies[k], host_hists[k]
         for (site, values, steps, clipped, tokens, _, _), (events, payload, step_sum, step_max), binned in \
@@ -280,8 +279,9 @@ class SpikeStats:
         return self
 
     def _apply(self, site: str, values: int, steps: int, clipped: int, tokens: int, events: float, payload: float,
-               step_sum: float, step_max: float, binned: Tensor) -> None:
-        """Add the read-back tallies of one event (or of one recorded event over its replays)."""
+               step_sum: float, step_max: float, binned: list) -> None:
+        """Add the read-back tallies of one event (or of one recorded event over its replays); ``binned``: the
+        histogram's frequencies (host numbers, integers)."""
         limit = HISTOGRAM_LIMIT + 1
         events, step_sum, step_max = int(events), int(step_sum), int(step_max)
         self._events += events
@@ -298,8 +298,9 @@ class SpikeStats:
         tally["tokens"] += tokens
         tally["token_steps"] += step_sum
         tally["token_steps_max"] = max(tally["token_steps_max"], step_max)
-        for index in torch.nonzero(binned).flatten().tolist():
-            self._histogram[index - limit] = self._histogram.get(index - limit, 0) + int(binned[index])
+        for index, frequency in enumerate(binned):
+            if frequency:
+                self._histogram[index - limit] = self._histogram.get(index - limit, 0) + int(frequency)
 
     @property
     def events(self) -> int:
