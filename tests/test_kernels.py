@@ -37,7 +37,7 @@ def activations(seed, rows, cols, dtype, spread, offset):
        out_dtype=st.sampled_from([torch.int8, torch.bfloat16, torch.float32]), tiled=st.booleans())
 def test_kernel_equals_torch_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype,
                                        tiled):
-    """Both kernel variants: the row held in registers (read once), and (``tiled``) read twice in 16-column tiles."""
+    """One tile a row, and (``tiled``) rows read in several 16-column tiles (two passes each)."""
     if out_dtype == torch.int8 and per_step * steps > 127 or out_dtype == torch.bfloat16 and per_step * steps > 256:
         out_dtype = torch.float32
     with small_tiles() if tiled else contextlib.nullcontext():
@@ -46,13 +46,13 @@ def test_kernel_equals_torch_reference(seed, per_step, steps, spikes, gather, dt
 
 @contextlib.contextmanager
 def small_tiles():
-    """The encoder's long-row path (two passes over 16-column tiles) for the short rows tests use."""
-    saved = kernels.BLOCK, kernels.ONE_TILE_MAX
-    kernels.BLOCK, kernels.ONE_TILE_MAX = 16, 8
+    """The encoder's loops over several tiles of a row (16 columns each) for the short rows tests use."""
+    saved = kernels.BLOCK
+    kernels.BLOCK = 16
     try:
         yield
     finally:
-        kernels.BLOCK, kernels.ONE_TILE_MAX = saved
+        kernels.BLOCK = saved
 
 
 def check_kernel_against_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype):

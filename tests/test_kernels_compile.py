@@ -29,9 +29,8 @@ encoder = {"x_ptr": "*bf16", "stride_xm": "i32", "cols_ptr": "*i32", "n_cols": "
 for spikes in (False, True):
     for gather in (False, True):
         for pad in (False, True):
-            for one_tile, block in ((False, 1024), (True, 4096)):
-                compile_(k.gif_encode_kernel, encoder, {"T_OUT": 2, "SPIKES": spikes, "GATHER": gather,
-                                                        "BLOCK": block, "PAD": pad, "ONE_TILE": one_tile})
+            compile_(k.gif_encode_kernel, encoder,
+                     {"T_OUT": 2, "SPIKES": spikes, "GATHER": gather, "BLOCK": 1024, "PAD": pad})
 epilogue = {"acc_ptr": "*fp32", "stride_acc": "i32", "part_ptr": "*fp32", "stride_part": "i32", "out_ptr": "*bf16",
             "stride_out": "i32", "scale_ptr": "*fp32", "zero_ptr": "*fp32", "rowsum_ptr": "*i32", "ws_ptr": "*fp32",
             "bias_ptr": "*bf16", "M": "i32", "N": "i32", "acc2_ptr": "*fp32", "stride_acc2": "i32",

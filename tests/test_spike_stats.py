@@ -75,3 +75,16 @@ def test_merge_and_pickle_flush_first():
     assert not copy._pending and copy == b
     a.merge(copy)
     assert a == both and a.summary() == both.summary()
+
+
+def test_histogram_counts_past_float32_exactly():
+    """A bin holding more than 2^24 values (one 70B MLP activation at 2048 tokens: 58.7M values) still counts
+    every one (float32 bins, as torch.histc keeps, would stop at 2^24)."""
+    n = 2 ** 24 + 3
+    count = torch.zeros(1, n)
+    count[0, :5] = 2.0
+    stats = SpikeStats()
+    with observing(stats):
+        notify(Encoded("layers.0.mlp.down_proj", 0, SpikeCode("gif", 15), count, 1))
+    assert stats.histogram == {0: n - 5, 2: 5}
+    assert stats.events == 5 and stats.values == n

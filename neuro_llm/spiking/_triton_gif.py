@@ -25,51 +25,34 @@ def load_columns(x_row, cols_ptr, start, n_cols, GATHER: tl.constexpr, BLOCK: tl
 
 
 @triton.jit
-def gif_store_row(x, offs, mask, out_row, step_stride, scale, zero, n, per_step, T_OUT: tl.constexpr,
-                  SPIKES: tl.constexpr):
-    """Quantize a tile of one row's charges and store its ``T_OUT`` spike rows (``SPIKES``) or its counts."""
-    q = round_half_up(tl.div_rn(x, scale) + zero)
-    q = tl.minimum(tl.maximum(q, 0.0), n)
-    if SPIKES:
-        for t in tl.static_range(T_OUT):
-            s = tl.minimum(tl.maximum(q - t * per_step, 0.0), per_step)
-            tl.store(out_row + t * step_stride + offs, s.to(out_row.dtype.element_ty), mask=mask)
-    else:
-        tl.store(out_row + offs, q.to(out_row.dtype.element_ty), mask=mask)
-
-
-@triton.jit
 def gif_encode_kernel(x_ptr, stride_xm, cols_ptr, n_cols, out_ptr, stride_om, step_stride, scale_ptr, zero_ptr,
                       n, per_step, T_OUT: tl.constexpr, SPIKES: tl.constexpr, GATHER: tl.constexpr,
-                      BLOCK: tl.constexpr, PAD: tl.constexpr, ONE_TILE: tl.constexpr):
-    """One row: its range (``Δ``, ``z``), then its counts or spikes. ``ONE_TILE`` (the row fits ``BLOCK``): the
-    row is read once and kept in registers; else it is read twice, ``BLOCK`` columns at a time."""
+                      BLOCK: tl.constexpr, PAD: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     x_row = x_ptr + row * stride_xm
-    out_row = out_ptr + row * stride_om
-    if ONE_TILE:
-        x, offs, mask = load_columns(x_row, cols_ptr, 0, n_cols, GATHER, BLOCK)
-        xmin = tl.min(tl.where(mask, x, float("inf")), axis=0)
-        xmax = tl.max(tl.where(mask, x, float("-inf")), axis=0)
-    else:
-        lo = tl.full((BLOCK,), float("inf"), tl.float32)
-        hi = tl.full((BLOCK,), float("-inf"), tl.float32)
-        for start in range(0, n_cols, BLOCK):
-            x, offs, mask = load_columns(x_row, cols_ptr, start, n_cols, GATHER, BLOCK)
-            lo = tl.minimum(lo, tl.where(mask, x, float("inf")))
-            hi = tl.maximum(hi, tl.where(mask, x, float("-inf")))
-        xmin = tl.min(lo, axis=0)
-        xmax = tl.max(hi, axis=0)
+    lo = tl.full((BLOCK,), float("inf"), tl.float32)
+    hi = tl.full((BLOCK,), float("-inf"), tl.float32)
+    for start in range(0, n_cols, BLOCK):
+        x, offs, mask = load_columns(x_row, cols_ptr, start, n_cols, GATHER, BLOCK)
+        lo = tl.minimum(lo, tl.where(mask, x, float("inf")))
+        hi = tl.maximum(hi, tl.where(mask, x, float("-inf")))
+    xmin = tl.min(lo, axis=0)
+    xmax = tl.max(hi, axis=0)
     scale = tl.maximum(tl.div_rn(xmax - xmin, n), 1e-5)
     zero = round_half_up(tl.div_rn(-xmin, scale))
     tl.store(scale_ptr + row, scale)
     tl.store(zero_ptr + row, zero)
-    if ONE_TILE:
-        gif_store_row(x, offs, mask, out_row, step_stride, scale, zero, n, per_step, T_OUT, SPIKES)
-    else:
-        for start in range(0, n_cols, BLOCK):
-            x, offs, mask = load_columns(x_row, cols_ptr, start, n_cols, GATHER, BLOCK)
-            gif_store_row(x, offs, mask, out_row, step_stride, scale, zero, n, per_step, T_OUT, SPIKES)
+    out_row = out_ptr + row * stride_om
+    for start in range(0, n_cols, BLOCK):
+        x, offs, mask = load_columns(x_row, cols_ptr, start, n_cols, GATHER, BLOCK)
+        q = round_half_up(tl.div_rn(x, scale) + zero)
+        q = tl.minimum(tl.maximum(q, 0.0), n)
+        if SPIKES:
+            for t in tl.static_range(T_OUT):
+                s = tl.minimum(tl.maximum(q - t * per_step, 0.0), per_step)
+                tl.store(out_row + t * step_stride + offs, s.to(out_ptr.dtype.element_ty), mask=mask)
+        else:
+            tl.store(out_row + offs, q.to(out_ptr.dtype.element_ty), mask=mask)
     if PAD:   # the zero pad columns n_cols .. width-1 of every step (fewer than 16: one masked store a step)
         offs = n_cols + tl.arange(0, 16)
         mask = offs < step_stride

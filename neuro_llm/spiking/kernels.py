@@ -29,8 +29,8 @@ import torch
 
 Tensor = torch.Tensor
 _FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
-BLOCK = 1024            # columns a step of the GIF encoder's loop over a long row
-ONE_TILE_MAX = 4096     # rows up to this many columns are read once and kept in registers
+BLOCK = 1024   # columns a step of the GIF encoder's loops over a row (measured on an H200: a row of 4096
+               # held in registers in one 4096-wide tile, read once, was slower: 70 µs against 60 µs)
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,13 +105,10 @@ def gif_encode(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor 
     zero = torch.empty(rows, 1, dtype=torch.float32, device=x.device)
     if rows == 0:
         return out, scale, zero
-    fitted = max(16, 1 << (n_cols - 1).bit_length())
-    one_tile = fitted <= ONE_TILE_MAX      # the row stays in registers: read once
-    block = fitted if one_tile else BLOCK
+    block = min(BLOCK, max(16, 1 << (n_cols - 1).bit_length()))
     _kernel()[(rows,)](x, x.stride(0), x if cols is None else cols, n_cols, out, out.stride(0), width, scale, zero,
                        float(steps * per_step), float(per_step), T_OUT=steps, SPIKES=spikes,
-                       GATHER=cols is not None, BLOCK=block, PAD=width > n_cols, ONE_TILE=one_tile,
-                       num_warps=2 if block < 512 else 4 if block <= 1024 else 8)
+                       GATHER=cols is not None, BLOCK=block, PAD=width > n_cols, num_warps=4 if block >= 512 else 2)
     return out, scale, zero
 
 
@@ -257,7 +254,8 @@ def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, 
         torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
     tallies = torch.stack([torch.div(magnitude + per_step - 1, per_step, rounding_mode="floor").sum(), magnitude.sum(),
                            steps.sum(), steps.max() if steps.numel() else steps.new_zeros(())]).to(torch.float64)
-    binned = torch.histc(q.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5, max=limit + 0.5)
+    bins = (q.clamp(-limit, limit) + limit).flatten()
+    binned = torch.zeros(2 * limit + 1, dtype=torch.int64, device=x.device).index_add_(0, bins, torch.ones_like(bins))
     return tallies, binned.to(torch.float64)
 
 

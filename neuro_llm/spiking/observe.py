@@ -205,8 +205,9 @@ class SpikeStats:
         # float64 holds every integer below 2^53 exactly: events, payloads and step sums of any real run
         tallies = torch.stack([events.to(torch.float64), payload.to(torch.float64),
                                token_steps.sum(dtype=torch.float64), largest.to(torch.float64)])
-        binned = torch.histc(count.float().clamp(-limit, limit), bins=2 * limit + 1, min=-limit - 0.5,
-                             max=limit + 0.5)  # integer counts: one bin each, exact below 2^24 per call
+        bins = (count.clamp(-limit, limit) + limit).to(torch.int64).flatten()   # integer counts: one bin each
+        binned = torch.zeros(2 * limit + 1, dtype=torch.int64, device=count.device).index_add_(
+            0, bins, torch.ones_like(bins))   # exact integers (histc's float32 bins stop counting at 2^24)
         return tallies, binned, token_steps.numel()
 
     def _credit_host(self, fact: tuple, times: int = 1) -> None:
