@@ -413,17 +413,30 @@ def zeroshot_section(rows) -> list[str]:
                   + ("" if not notes else " " + " ".join(notes))]
 
 
+GPU_LAYER_COLUMNS = (
+    "Columns: *ms* — the forward launched from Python (eager; at 2048 tokens partly bound by the host, which "
+    "moves it between runs and machines); *graphed ms* — the same forward replayed as a CUDA graph (the GPU's "
+    "work; replayed logits equal the eager ones bit for bit for every spiking row); *observed ms* — eager under "
+    "a `SpikeStats` observer; *observed graphed ms* — the forward and its `SpikeStats` tallies replayed as one "
+    "CUDA graph, which is what `neuro-llm eval` runs on a GPU (the script asserts that a replay counts exactly "
+    "what an eager forward counts, and that the kernels' statistics equal the torch path's).")
+
+
 def scale_section() -> list[str]:
     """The GPU benchmarks at the papers' scale (tables written by their scripts, streaming from its JSON)."""
     out = []
     for name, title in (("gpu_layer_cuda.md", "One decoder layer, 7B- and 70B-shaped (`benchmarks/gpu_layer.py`)"),
-                        ("gpu_layer_cuda_7b_rerun.md", "The 7B-shaped layer, re-run"),
+                        ("gpu_layer_cuda_7b_rerun.md", "The 7B-shaped layer in an earlier run (session 5: before "
+                                                       "the statistics were replayed in CUDA graphs)"),
+                        ("eval_speed_cuda.md", "What `eval` spends per perplexity window (`benchmarks/eval_speed.py`)"),
                         ("encoder_cuda.md", "The spike encoder alone (`benchmarks/encoder.py`)"),
-                        ("encoder_cuda_rerun.md", "The spike encoder alone, re-run a session later"),
+                        ("encoder_cuda_rerun.md", "The spike encoder alone, re-run (the current kernel)"),
                         ("calibration_cuda.md", "Calibration time per 7B-shaped block (`benchmarks/calibration.py`)")):
         path = RESULTS / name
         if path.exists():
             out += [f"### {title}", "", path.read_text().strip(), ""]
+            if name == "gpu_layer_cuda.md":
+                out += [GPU_LAYER_COLUMNS, ""]
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("streaming_*_cuda*.json"))]
     if rows:
         out += ["### Whole models streamed through one GPU (`benchmarks/streaming.py`)", "",
