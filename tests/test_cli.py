@@ -81,6 +81,8 @@ def recording(tiny, tmp_path_factory):
     (["eval", "--device", "tpu"], "expected cpu, cuda or cuda:N"),
     (["eval", "--stream", "--windows-per-pass", "0"], "--windows-per-pass must be at least 1"),
     (["eval", "--stream", "--tasks", "piqa"], "drop --stream (perplexity only) or --tasks"),
+    (["eval", "--cuda-graphs"], "use --device cuda, or drop --cuda-graphs on cpu"),
+    (["eval", "--cuda-graphs", "--stream"], "drop --stream (a streamed block is a new copy every pass)"),
     (["eval", "--json", "/no/such/folder/out.json"], "does not exist"),
     (["eval", "--json", "."], "is a directory"),
     (["eval", "--save", "a-file"], "exists and is not a directory"),
