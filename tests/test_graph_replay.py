@@ -72,6 +72,9 @@ def test_what_cannot_be_replayed_is_named(snn):
 
     assert replayable(SpikeStats()) and not replayable(Recorder())
     assert "not a CUDA device" in graph_obstacle(snn)
+    split = tiny_model("llama", layers=1)
+    split.lm_head.to("meta")
+    assert "spans several devices" in graph_obstacle(split)
     chunks = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="not a CUDA device.*--no-cuda-graphs"):
         windows_ppl(snn, chunks, progress=False, cuda_graphs=True)

@@ -98,7 +98,10 @@ def graph_obstacle(model) -> str | None:
     if adaptive:
         return (f"{adaptive[0]} uses an adaptive spike code (SDLLM), whose train length is read on the host "
                 "per call")
-    device = next(model.parameters()).device
+    devices = {p.device for p in model.parameters()} | {b.device for b in model.buffers()}
+    if len(devices) > 1:
+        return f"the model spans several devices ({', '.join(sorted(map(str, devices)))}); one graph runs on one"
+    device = devices.pop()
     if device.type != "cuda":
         return f"the model is on {device}, not a CUDA device"
     refused = sorted({type(o).__name__ for o in observe.current() if not _replayable(o)})
