@@ -80,7 +80,7 @@ def test_merge_and_pickle_flush_first():
 def test_histogram_counts_past_float32_exactly():
     """A bin holding more than 2^24 values (one 70B MLP activation at 2048 tokens: 58.7M values) still counts
     every one (float32 bins, as torch.histc keeps, would stop at 2^24)."""
-    n = 2 ** 24 + 3
+    n = 2 ** 24 + 10     # 2^24 + 5 zeros in one bin
     count = torch.zeros(1, n)
     count[0, :5] = 2.0
     stats = SpikeStats()
