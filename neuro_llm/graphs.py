@@ -33,7 +33,7 @@ class GraphedForward:
             raise ValueError("GraphedForward needs the input on a CUDA device (CUDA graphs); run the model eagerly "
                              "on other devices")
         self.observers = observe.current()
-        refused = sorted({type(o).__name__ for o in self.observers if not replayable(o)})
+        refused = unreplayable(self.observers)
         if refused:
             raise ValueError(f"observer {', '.join(refused)} runs Python on every encoder call, which a CUDA graph "
                              "cannot replay: run the model eagerly while it observes (only SpikeStats replays)")
@@ -44,8 +44,6 @@ class GraphedForward:
         with torch.cuda.stream(side), torch.no_grad(), observe.replaced(*scratch):
             for _ in range(warmup):   # Triton compiles, cuBLAS picks, caches fill
                 model(input_ids=self.static_ids, use_cache=False)
-            for o in scratch:
-                o._flush()
         torch.cuda.current_stream(example_ids.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.no_grad(), torch.cuda.graph(self.graph), contextlib.ExitStack() as stack:
@@ -67,3 +65,8 @@ def replayable(observer) -> bool:
     """Whether ``observer`` can be captured into a CUDA graph (it records device tallies and is credited per
     replay: ``recording()`` and ``credit()``)."""
     return hasattr(observer, "recording") and hasattr(observer, "credit")
+
+
+def unreplayable(observers) -> list[str]:
+    """The class names of those ``observers`` that cannot be captured into a CUDA graph (sorted, once each)."""
+    return sorted({type(o).__name__ for o in observers if not replayable(o)})

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from neuro_llm import distributed
 from neuro_llm.eval.data import leading_bos, load_tokens, model_windows
+from neuro_llm.graphs import GraphedForward, unreplayable
 from neuro_llm.spiking import observe
 from neuro_llm.spiking.observe import SpikeStats, observing
 
@@ -104,21 +105,15 @@ def graph_obstacle(model) -> str | None:
     device = devices.pop()
     if device.type != "cuda":
         return f"the model is on {device}, not a CUDA device"
-    refused = sorted({type(o).__name__ for o in observe.current() if not _replayable(o)})
+    refused = unreplayable(observe.current())
     if refused:
         return f"observer {', '.join(refused)} runs Python per encoder call"
     return None
 
 
-def _replayable(observer) -> bool:
-    from neuro_llm.graphs import replayable
-    return replayable(observer)
-
-
 def graphed_window_forward(model, chunks: torch.Tensor, cuda_graphs: bool | None):
     """A :class:`GraphedForward` of ``[1, seqlen]`` windows, or ``None`` for eager (see :func:`evaluate_ppl`)."""
     from neuro_llm.convert import is_spiking
-    from neuro_llm.graphs import GraphedForward
 
     if cuda_graphs is False or (cuda_graphs is None and not is_spiking(model)):
         return None

@@ -38,6 +38,12 @@ def repeat_heads(x: Tensor, groups: int) -> Tensor:
     return x if groups == 1 else torch.repeat_interleave(x, groups, dim=-3)
 
 
+def step_groups(channel_steps: Tensor) -> list[tuple[int, Tensor]]:
+    """``[(steps, channel index)]``: the channels of each distinct step count (on the host)."""
+    steps = channel_steps.cpu()
+    return [(int(s), torch.nonzero(steps == s).flatten()) for s in torch.unique(steps).tolist()]
+
+
 class SpikingAttention(nn.Module):
     """Spike encoders of Q, K and V for one attention module (attached as ``attn.spiking``).
 
@@ -55,9 +61,7 @@ class SpikingAttention(nn.Module):
         self._max_steps = {name: None if t is None else int(t.max()) for name, t in (("k", k_steps), ("v", v_steps))}
         # the channel groups of equal step counts, per operand: (steps, channel index); device copies made on
         # first use (so an observed forward has no host read to capture into a CUDA graph)
-        self._step_groups = {name: [(int(steps), torch.nonzero(t.cpu() == steps).flatten())
-                                    for steps in torch.unique(t.cpu()).tolist()]
-                             for name, t in (("k", k_steps), ("v", v_steps)) if t is not None}
+        self._step_groups = {name: step_groups(t) for name, t in (("k", k_steps), ("v", v_steps)) if t is not None}
         self._step_groups_on: dict = {}
 
     def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
@@ -110,10 +114,7 @@ class SpikingAttention(nn.Module):
         """``[(steps, channel index on channel_steps' device)]`` of operand ``name`` (``k`` / ``v``)."""
         key = (name, channel_steps.device)
         if key not in self._step_groups_on:
-            groups = self._step_groups.get(name)
-            if groups is None:   # steps not given at construction (set later): derive them once
-                groups = [(int(s), torch.nonzero(channel_steps.cpu() == s).flatten())
-                          for s in torch.unique(channel_steps.cpu()).tolist()]
+            groups = self._step_groups.get(name) or step_groups(channel_steps)   # steps set after construction
             self._step_groups_on[key] = [(s, idx.to(channel_steps.device)) for s, idx in groups]
         return self._step_groups_on[key]
 

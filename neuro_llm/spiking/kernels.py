@@ -245,17 +245,18 @@ def count_stats(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int
 
 def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
                           columns: int | None = None) -> tuple[Tensor, Tensor]:
-    """The torch definition :func:`count_stats` is tested against (:class:`SpikeStats`' own torch tallies)."""
+    """The torch definition :func:`count_stats` is tested against: :class:`SpikeStats`' torch tallies of the
+    counts summed from ``x`` (GIF code with ``per_step``; the histogram limit must be SpikeStats')."""
+    from neuro_llm.spiking.codes import SpikeCode
+    from neuro_llm.spiking.observe import HISTOGRAM_LIMIT, Encoded, SpikeStats
+
+    if limit != HISTOGRAM_LIMIT + 1:
+        raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
     width = x.shape[1] // tiles if width is None else width
     columns = width if columns is None else columns
-    q = x.float()[:, :tiles * width].reshape(x.shape[0], tiles, width)[..., :columns].sum(1).to(torch.int64)
-    magnitude = q.abs()
-    steps = torch.div(magnitude.amax(1) + per_step - 1, per_step, rounding_mode="floor") if columns else \
-        torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
-    tallies = torch.stack([torch.div(magnitude + per_step - 1, per_step, rounding_mode="floor").sum(), magnitude.sum(),
-                           steps.sum(), steps.max() if steps.numel() else steps.new_zeros(())]).to(torch.float64)
-    bins = (q.clamp(-limit, limit) + limit).flatten()
-    binned = torch.zeros(2 * limit + 1, dtype=torch.int64, device=x.device).index_add_(0, bins, torch.ones_like(bins))
+    event = Encoded("", -1, SpikeCode("gif", per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
+    with disabled():
+        tallies, binned, _ = SpikeStats._device_tallies(Encoded("", -1, event.code, event.counts(), tiles))
     return tallies, binned.to(torch.float64)
 
 

@@ -450,13 +450,14 @@ class SpikingLinear(nn.Module):
 
     def _notify(self, operand: Tensor, plan: GroupPlan, lead: torch.Size, explicit: bool) -> None:
         columns = plan.end - plan.start
-        width = operand.shape[-1] // (plan.steps if explicit else 1)
+        tiles = plan.steps if explicit else 1
+        width = operand.shape[-1] // tiles
         if observe.operand_suffices():   # the observers sum the counts from the operand where it lies
             observe.notify(observe.Encoded(self.site, self.layer, self.code, None, plan.steps,
                                            channels=self.perm[plan.start:plan.end],
-                                           operand=(operand, plan.steps if explicit else 1, width, (*lead, columns))))
+                                           operand=(operand, tiles, width, (*lead, columns))))
             return
-        operand = operand.float().reshape(-1, plan.steps if explicit else 1, width)[..., :columns]
+        operand = operand.float().reshape(-1, tiles, width)[..., :columns]
         if explicit:
             spikes = operand.permute(1, 0, 2)
             spikes = spikes.reshape(plan.steps, *lead, columns)

@@ -179,7 +179,7 @@ class SpikeStats:
 
     @staticmethod
     def _device_tallies(e: Encoded) -> tuple[Tensor, Tensor, int]:
-        """``[events, payload, Σ token steps, max token steps]`` (float64), the count histogram (float32) — both
+        """``[events, payload, Σ token steps, max token steps]`` (float64), the count histogram (integers) — both
         computed on the event's device, not read back — and the number of tokens. Unit-train codes' counts
         (or operands) go through one fused pass where the kernels run (:func:`kernels.count_stats`)."""
         limit = HISTOGRAM_LIMIT + 1
@@ -210,12 +210,12 @@ class SpikeStats:
             0, bins, torch.ones_like(bins))   # exact integers (histc's float32 bins stop counting at 2^24)
         return tallies, binned, token_steps.numel()
 
-    def _credit_host(self, fact: tuple, times: int = 1) -> None:
+    def _credit_host(self, fact: tuple) -> None:
         """The totals known on the host from an event's shape: values, neuron-steps, steps per bit width."""
         _, values, steps, _, _, bits_per_step = fact
-        self.values += values * times
-        self.neuron_steps += values * steps * times
-        self.steps_by_bits[bits_per_step] = self.steps_by_bits.get(bits_per_step, 0) + values * steps * times
+        self.values += values
+        self.neuron_steps += values * steps
+        self.steps_by_bits[bits_per_step] = self.steps_by_bits.get(bits_per_step, 0) + values * steps
 
     # -- CUDA-graph replay --------------------------------------------------------------------------
     @contextlib.contextmanager
