@@ -37,6 +37,12 @@ PRESETS = {
     # the old max-scaled code (threshold max|x|/(2**(abits-1)-1)), kept as a comparison
     "sdllm-max-w4a4": dict(method="sdllm", threshold="max", wbits=4, abits=4),
     "sdllm-max-w4a8": dict(method="sdllm", threshold="max", wbits=4, abits=8),
+    # K's threshold per channel over the tokens so far (key_scale="running"), against the default per token;
+    # both causal (docs/concepts.md, "Causality")
+    "spikellm-rtn-w4a4-t2-krunning": dict(method="spikellm", wbits=4, abits=4, key_scale="running", **T2),
+    "spikellm-w4a4-t2-krunning": dict(method="spikellm", weight_method="omniquant", wbits=4, abits=4,
+                                      key_scale="running", **T2),
+    "sdllm-w4-krunning": dict(method="sdllm", wbits=4, key_scale="running"),
     # 2-bit weights with spiking activations (SpikeLLM's W2A8 setting)
     "omniquant-w2a8": dict(method="omniquant", wbits=2, abits=8),
     "spikellm-w2a8-t2": dict(method="spikellm", weight_method="omniquant", wbits=2, abits=8, **T2),

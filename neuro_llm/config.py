@@ -32,6 +32,7 @@ SPIKE_TRAINS = ("ternary", "bitwise")   # sdllm (mean threshold): unit ±1 train
 DEFAULT_THRESHOLD_K = 3.0               # the authors' default (SpikingBrain-7B quant_linear.py, report A.8)
 DEFAULT_COUNT_CAP = None                # by measurement (sdllm_curve.py): cap 15 at k=3 clips 1 %, ppl 42 -> 1.9e6
 MODES = ("explicit", "collapsed")
+KEY_SCALES = ("token", "running")       # K's threshold, both causal: per token | per channel over past tokens
 FULL_PRECISION_BITS = 16
 
 
@@ -45,6 +46,7 @@ class SpikeConfig:
     spike_levels: int | None = None     # gif: levels L per step; ternary: max level k per step
     mode: str = "collapsed"
     quantize_attention: bool = True     # spike-encode Q, K, V of the attention products
+    key_scale: str = "token"            # K's threshold: per token | "running" (per channel over tokens 0..i)
     calib_windows: int = 4              # WikiText-2 valid windows for calibration
     calib_seqlen: int = 512
     seed: int = 0
@@ -69,6 +71,8 @@ class SpikeConfig:
             raise ValueError(
                 f"method {self.method!r} is not available in this version; available: {', '.join(IMPLEMENTED_METHODS)}"
             )
+        if self.key_scale not in KEY_SCALES:
+            raise ValueError(f"unknown key_scale {self.key_scale!r}: accepted {', '.join(KEY_SCALES)}")
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}: accepted {', '.join(MODES)}")
         for name in ("wbits", "abits"):

@@ -96,8 +96,8 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
                                                    config.salient_steps)
                                     for score in (stats["attention"].k, stats["attention"].v))
             block.self_attn.spiking = SpikingAttention(code, config.base_steps, site=f"layers.{index}.self_attn",
-                                                       layer=index, k_steps=k_steps, v_steps=v_steps
-                                                       ).to(linear.weight.device)
+                                                       layer=index, k_steps=k_steps, v_steps=v_steps,
+                                                       key_scale=config.key_scale).to(linear.weight.device)
 
     use_spiking_attention(model)
     weights = calibrate_blocks(model, method, config, calibration, build_block, device=device, progress=progress,

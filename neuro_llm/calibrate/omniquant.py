@@ -16,7 +16,7 @@ the FP block's outputs (MSE, AdamW, one calibration window per step):
   q/k norm sits between the projections and RoPE (not Qwen3, not Gemma 3). down_proj's input is not smoothed.
 
 Activations are fake-quantized where and as the spiking model encodes them: per token at the seven
-linear inputs and, with ``quantize_attention``, Q per token, K per channel over tokens, V per token (per
+linear inputs and, with ``quantize_attention``, Q per token, K per token (or per channel over the tokens so far), V per token (per
 head). The fake-quantized block is the model's own block run with substituted weights
 (``torch.func.functional_call``) and quantizing hooks, so every family's block structure is respected.
 Afterwards the transformation is folded into the FP block in place and the folded weights are
@@ -63,17 +63,20 @@ def fake_asymmetric(x: Tensor, scale: Tensor, zero: Tensor, n: int) -> Tensor:
     return scale * (round_ste(x / scale + zero).clamp(0, n) - zero)
 
 
-def fake_activation(x: Tensor, n: int | None, dim: int, symmetric: bool, k: float | None = None) -> Tensor:
+def fake_activation(x: Tensor, n: int | None, dim: int, symmetric: bool, k: float | None = None,
+                    running: bool = False) -> Tensor:
     """Dynamic fake quantization over ``dim``: asymmetric (gif), or ``Δ clamp(round(x/Δ), -n, n)`` with
-    ``Δ = max|x|/n`` (ternary), or ``Δ = mean|x|/k`` (SDLLM's adaptive threshold; ``n = None``: no clamp)."""
+    ``Δ = max|x|/n`` (ternary), or ``Δ = mean|x|/k`` (SDLLM's adaptive threshold; ``n = None``: no clamp);
+    ``running``: statistics over positions ``0..i`` of ``dim`` at every ``i`` (the causal running range)."""
     if k is not None:
-        scale = quant.adaptive_scale(x, k, dim)
+        scale = quant.adaptive_scale(x, k, dim, running)
         q = round_ste(x / scale)
         return scale * (q if n is None else q.clamp(-n, n))
     if symmetric:
-        scale = quant.symmetric_scale(x, n, dim)
+        scale = quant.symmetric_scale(x, n, dim, running)
         return scale * round_ste(x / scale).clamp(-n, n)
-    return fake_asymmetric(x, *scale_zero(x.amin(dim, keepdim=True), x.amax(dim, keepdim=True), n), n)
+    low, high = quant.running_range(x, dim) if running else (x.amin(dim, keepdim=True), x.amax(dim, keepdim=True))
+    return fake_asymmetric(x, *scale_zero(low, high, n), n)
 
 
 def scale_rows(wb: tuple[Tensor, Tensor | None], r: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -125,6 +128,7 @@ class BlockTransform(nn.Module):
         self.act_levels = config.capacity if config.quantizes_activations else None
         self.act_k = config.threshold_k if config.adaptive and config.quantizes_activations else None
         self.symmetric, self.quantize_attention = config.kind == "ternary", config.quantize_attention
+        self.running_keys = config.key_scale == "running"
         clone = lambda t: None if t is None else t.detach().float().clone()
         self.norm = {f.norm: clone(block.get_submodule(f.norm).weight) for f in self.arch.folds}
         self.fp = {n: (clone(block.get_submodule(n).weight), clone(block.get_submodule(n).bias)) for n in LINEAR_NAMES}
@@ -190,14 +194,17 @@ class BlockTransform(nn.Module):
     def quantize_weight(self, name: str, w: Tensor) -> Tensor:
         return fake_asymmetric(w, *self.clip_range(name, w), self.levels) if self.upper else w
 
-    def quantize_activation(self, x: Tensor, dim: int) -> Tensor:
+    def quantize_activation(self, x: Tensor, dim: int, running: bool = False) -> Tensor:
         if self.act_k is not None:
-            return fake_activation(x, self.act_levels, dim, True, self.act_k)
-        return x if self.act_levels is None else fake_activation(x, self.act_levels, dim, self.symmetric)
+            return fake_activation(x, self.act_levels, dim, True, self.act_k, running)
+        return x if self.act_levels is None else fake_activation(x, self.act_levels, dim, self.symmetric,
+                                                                  running=running)
 
     def _quantize_qkv(self, q: Tensor, k: Tensor, v: Tensor):
-        """Q per token, K per channel over tokens, V per token (per head), as the spiking attention encodes."""
-        return self.quantize_activation(q, -1), self.quantize_activation(k, -2), self.quantize_activation(v, -1)
+        """Q per token, K per token (or per channel over the tokens so far), V per token (per head), as the
+        spiking attention encodes."""
+        k_hat = self.quantize_activation(k, -2, running=True) if self.running_keys else self.quantize_activation(k, -1)
+        return self.quantize_activation(q, -1), k_hat, self.quantize_activation(v, -1)
 
     def forward(self, x: Tensor, ctx) -> Tensor:
         """The fake-quantized block on ``x`` ``[b, S, hidden]``: the model's own block with the folded,

@@ -16,8 +16,8 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from neuro_llm.config import (METHODS, MODES, SALIENCY, SPIKE_TRAINS, THRESHOLDS, WEIGHT_METHODS, WEIGHT_SPIKES,
-                              SpikeConfig)
+from neuro_llm.config import (KEY_SCALES, METHODS, MODES, SALIENCY, SPIKE_TRAINS, THRESHOLDS, WEIGHT_METHODS,
+                              WEIGHT_SPIKES, SpikeConfig)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -81,6 +81,10 @@ def _add_spiking(p: argparse.ArgumentParser) -> None:
                         f"(default {_default('mode')})")
     g.add_argument("--quantize-attention", action=argparse.BooleanOptionalAction, default=None,
                    help="spike-encode Q, K and V of the attention products (default: yes)")
+    g.add_argument("--key-scale", choices=KEY_SCALES, default=None,
+                   help="K's spike threshold, causal either way: 'token' = per token and head (as OmniQuant and "
+                        "the official SpikeLLM code); 'running' = per channel over the tokens so far "
+                        f"(default {_default('key_scale')})")
     g.add_argument("--calib-windows", type=int, default=None,
                    help=f"WikiText-2 valid windows for calibration (default {_default('calib_windows')})")
     g.add_argument("--calib-seqlen", type=int, default=None,

@@ -132,7 +132,7 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
             modes.add(module.mode)
         elif isinstance(module, SpikingAttention):
             attention[name] = {"code": asdict(module.code), "steps": module.steps,
-                               "site": module.site, "layer": module.layer}
+                               "site": module.site, "layer": module.layer, "key_scale": module.key_scale}
             modes.add(module.mode)
     if len(modes) > 1:
         raise ValueError(f"the model mixes execution modes {sorted(modes)}: set_mode(model, ...) first")
@@ -250,7 +250,8 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
             tensors = {key.removeprefix(f"{name}."): value for key, value in state.items()
                        if key.startswith(f"{name}.")}  # per-channel steps of K and V, where calibrated
             _set_submodule(model, name, SpikingAttention(SpikeCode(**spec["code"]), spec["steps"], site=spec["site"],
-                                                         layer=spec["layer"], **tensors))
+                                                         layer=spec["layer"],
+                                                         key_scale=spec.get("key_scale", "token"), **tensors))
     except (KeyError, ValueError, AttributeError, TypeError) as error:
         raise ValueError(f"{directory}: the saved model is damaged or foreign ({error})") from None
     missing, unexpected = model.load_state_dict(state, strict=False)

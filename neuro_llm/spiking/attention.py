@@ -1,7 +1,12 @@
 """Spiking self-attention: the activation-by-activation products fed by spike trains.
 
-Q is encoded per token (and head), K per channel over tokens, V per token; K and V per key/value head,
-so the scales belong to the head group that grouped-query attention shares. Each operand's spike train
+Q and V are encoded per token (and head); K per token too (``key_scale="token"``, the default, as OmniQuant and
+the official SpikeLLM code do), or per channel over the tokens seen so far (``key_scale="running"``: the range of
+positions ``0..i`` sets token ``i``'s step). K and V are encoded per key/value head, so the scales belong to the
+head group that grouped-query attention shares. Every encoder is causal: no later token changes an earlier
+token's threshold, so the logits at position ``i`` depend on tokens ``0..i`` only (tested bit for bit), and a
+KV cache that holds the encoded K and V (:class:`neuro_llm.spiking.cache.EncodedCache`) gives what the full
+forward gives. Each operand's spike train
 is integrated by the neurons that receive it (``Σ_t S[t]``, an exact integer count), and the products
 use the integrated membranes::
 
@@ -17,8 +22,7 @@ the counts of the fused GPU kernel, which forms and integrates the spikes in reg
 (exact integers times float32 steps) are cast to the model's dtype and go through the same fused attention
 as the dense model (flash / memory-efficient on CUDA: no [heads, S, S] scores are stored), equal in both
 modes.
-Softmax, RoPE and the KV cache stay floating point (the cache holds un-encoded K and V; each forward
-re-encodes them).
+Softmax and RoPE stay floating point.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 ATTENTION_NAME = "neuro_llm_spiking"
+KEY_SCALES = ("token", "running")   # K's threshold: per token | per channel over the tokens so far (both causal)
 
 
 def repeat_heads(x: Tensor, groups: int) -> Tensor:
@@ -52,9 +57,13 @@ class SpikingAttention(nn.Module):
     threshold (``Δ_c = range / (T_c (L-1))``)."""
 
     def __init__(self, code: SpikeCode, steps: int, site: str = "", layer: int = -1, mode: str = "collapsed",
-                 k_steps: Tensor | None = None, v_steps: Tensor | None = None):
+                 k_steps: Tensor | None = None, v_steps: Tensor | None = None, key_scale: str = "token"):
         super().__init__()
+        if key_scale not in KEY_SCALES:
+            raise ValueError(f"unknown key_scale {key_scale!r}: accepted {', '.join(KEY_SCALES)}")
         self.code, self.steps, self.site, self.layer, self.mode = code, steps, site, layer, mode
+        self.key_scale = key_scale
+        self._encoded = None   # (K̂, V̂) an EncodedCache handed over for the next forward
         self.register_buffer("k_steps", None if k_steps is None else k_steps.to(torch.long))
         self.register_buffer("v_steps", None if v_steps is None else v_steps.to(torch.long))
         # the trains' lengths, known on the host (no read-back of a device tensor in the forward)
@@ -64,10 +73,12 @@ class SpikingAttention(nn.Module):
         self._step_groups = {name: step_groups(t) for name, t in (("k", k_steps), ("v", v_steps)) if t is not None}
         self._step_groups_on: dict = {}
 
-    def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
-        """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count."""
+    def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None,
+               running: bool = False, prior=None) -> Tensor:
+        """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count; ``running``:
+        thresholds over positions ``0..i`` of ``dim`` (the token axis) at every ``i``, continuing ``prior``."""
         steps = self.steps if channel_steps is None else channel_steps.to(x.dtype)
-        scale, zero = self.code.scale_zero(x, steps, dim)
+        scale, zero = self.code.scale_zero(x, steps, dim, running, prior)
         longest = self.steps if channel_steps is None else self._max_steps.get(name)
         if self.mode == "explicit":
             count, spikes = self.code.explicit_count(x, scale, zero, steps, longest)
@@ -118,17 +129,45 @@ class SpikingAttention(nn.Module):
             self._step_groups_on[key] = [(s, idx.to(channel_steps.device)) for s, idx in groups]
         return self._step_groups_on[key]
 
+    def encode_kv(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """``(K̂, V̂)`` in the model's dtype, per key/value head (before the head groups are shared); causal, so
+        the rows of a KV cache's past tokens never change (:class:`~neuro_llm.spiking.cache.EncodedCache`)."""
+        return self.encode_keys(key), self.encode_values(value)
+
+    def encode_keys(self, key: Tensor, prior=None) -> Tensor:
+        """``K̂``; with ``key_scale="running"``, ``prior`` carries the running threshold's statistics of the keys
+        before ``key`` (``code.running_statistics``; a KV cache keeps them)."""
+        if self.key_scale == "running":   # prefix extrema along the tokens: the torch path
+            return self.encode(key.float(), -2, "k", self.k_steps, running=True, prior=prior).to(key.dtype)
+        if self.fused(key):
+            return self.encode_fused(key, -1, "k", self.k_steps)
+        return self.encode(key.float(), -1, "k", self.k_steps).to(key.dtype)
+
+    def encode_values(self, value: Tensor) -> Tensor:
+        if self.fused(value):
+            return self.encode_fused(value, -1, "v", self.v_steps)
+        return self.encode(value.float(), -1, "v", self.v_steps).to(value.dtype)
+
+    def expect_encoded(self, keys: Tensor, values: Tensor) -> None:
+        """An :class:`~neuro_llm.spiking.cache.EncodedCache` hands this layer's next forward ``keys``/``values``
+        already encoded: recognised by identity, used once."""
+        self._encoded = (keys, values)
+
+    def _kv_hat(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        encoded, self._encoded = self._encoded, None
+        if encoded is not None and key is encoded[0] and value is encoded[1]:
+            return key, value
+        return self.encode_kv(key, value)
+
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
                 scaling: float, groups: int) -> tuple[Tensor, None]:
         dtype = query.dtype
         if self.fused(query):
             q_hat = self.encode_fused(query, -1, "q")
-            k_hat = repeat_heads(self.encode_fused(key, -2, "k", self.k_steps), groups)
-            v_hat = repeat_heads(self.encode_fused(value, -1, "v", self.v_steps), groups)
         else:
             q_hat = self.encode(query.float(), -1, "q").to(dtype)
-            k_hat = repeat_heads(self.encode(key.float(), -2, "k", self.k_steps).to(dtype), groups)
-            v_hat = repeat_heads(self.encode(value.float(), -1, "v", self.v_steps).to(dtype), groups)
+        k_hat, v_hat = self._kv_hat(key, value)
+        k_hat, v_hat = repeat_heads(k_hat, groups), repeat_heads(v_hat, groups)
         q_len, kv_len = query.shape[-2], key.shape[-2]
         mask, causal = None, False
         if attention_mask is not None:

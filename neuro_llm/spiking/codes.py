@@ -1,7 +1,7 @@
 """Activation → spike trains, and the collapsed quantizer they equal.
 
 An activation tensor ``x[..., C]`` is charged into a population of neurons whose threshold is the
-quantizer step ``Δ`` (per token, or per channel over tokens). In threshold units the charge is
+quantizer step ``Δ`` (per token, or per channel over the tokens seen so far). In threshold units the charge is
 ``u = x/Δ + z``; a GIF neuron charged with ``u`` and drained for ``T`` steps fires spikes summing to
 ``clamp(round(u), 0, T(L-1))`` = the asymmetric count ``q`` (ternary: signed, symmetric). The synaptic
 input it delivers to the next layer is ``Σ_t w_t Δ·S[t] - Δ·z`` = ``Δ(q - z)`` = ``x̂`` (``w_t = 1``, or
@@ -66,13 +66,19 @@ class SpikeCode:
             return self.capacity(steps)
         return None if self.cap is None else self.cap * steps
 
-    def scale_zero(self, x: Tensor, steps, dim) -> tuple[Tensor, Tensor | None]:
-        """Threshold ``Δ`` and zero point ``z`` (``None`` for the symmetric ternary code) over ``dim``."""
+    def scale_zero(self, x: Tensor, steps, dim, running: bool = False, prior=None) -> tuple[Tensor, Tensor | None]:
+        """Threshold ``Δ`` and zero point ``z`` (``None`` for the symmetric ternary code) over ``dim``;
+        ``running``: over positions ``0..i`` of ``dim`` at every ``i`` (causal when ``dim`` is the token axis),
+        continuing ``prior`` (:meth:`running_statistics` of earlier positions)."""
         if self.kind == "gif":
-            return quant.asymmetric_scale_zero(x, self.capacity(steps), dim)
+            return quant.asymmetric_scale_zero(x, self.capacity(steps), dim, running, prior)
         if self.adaptive:
-            return quant.adaptive_scale(x, self.k * steps, dim), None
-        return quant.symmetric_scale(x, self.capacity(steps), dim) * self.clip, None
+            return quant.adaptive_scale(x, self.k * steps, dim, running, prior), None
+        return quant.symmetric_scale(x, self.capacity(steps), dim, running, prior) * self.clip, None
+
+    def running_statistics(self, x: Tensor, dim, prior=None):
+        """The state a running threshold carries past positions ``0..last`` of ``dim`` (see ``scale_zero``)."""
+        return quant.running_statistics(self.kind, self.adaptive, x, dim, prior)
 
     def count(self, x: Tensor, scale: Tensor, zero: Tensor | None, steps) -> Tensor:
         """Collapsed path: the quantizer's integer count (no spikes)."""

@@ -1,6 +1,6 @@
 """Uniform quantizers: the reference the spike trains are proven equal to.
 
-Activations (dynamic, per token or per channel)::
+Activations (dynamic, per token; or per channel over the tokens seen so far — the causal *running* range)::
 
     asymmetric:  Δ = (max - min) / n,  z = round(-min / Δ),  q = clamp(round(x/Δ + z), 0, n),  x̂ = Δ (q - z)
     symmetric:   Δ = max|x| / n,                            q = clamp(round(x/Δ), -n, n),      x̂ = Δ q
@@ -30,10 +30,14 @@ Tensor = torch.Tensor
 SCALE_EPS = 1e-5  # as OmniQuant: a constant row still gets a usable step
 
 
-def asymmetric_scale_zero(x: Tensor, n: Tensor | int, dim) -> tuple[Tensor, Tensor]:
-    """Step ``Δ`` and integer zero point ``z`` mapping ``[min, max]`` over ``dim`` onto ``0..n``."""
-    xmin = x.amin(dim, keepdim=True)
-    xmax = x.amax(dim, keepdim=True)
+def asymmetric_scale_zero(x: Tensor, n: Tensor | int, dim, running: bool = False,
+                          prior=None) -> tuple[Tensor, Tensor]:
+    """Step ``Δ`` and integer zero point ``z`` mapping ``[min, max]`` over ``dim`` onto ``0..n`` (``running``:
+    the range of positions ``0..i`` of ``dim`` at every ``i``)."""
+    if running:
+        xmin, xmax = running_range(x, dim, prior)
+    else:
+        xmin, xmax = x.amin(dim, keepdim=True), x.amax(dim, keepdim=True)
     if not isinstance(n, torch.Tensor):  # true division on every device (CUDA turns ``/ scalar`` into ``* (1/scalar)``)
         n = torch.full_like(xmax, n)
     scale = ((xmax - xmin) / n).clamp_min(SCALE_EPS)
@@ -41,14 +45,17 @@ def asymmetric_scale_zero(x: Tensor, n: Tensor | int, dim) -> tuple[Tensor, Tens
     return scale, zero
 
 
-def symmetric_scale(x: Tensor, n: Tensor | int, dim) -> Tensor:
-    """Step ``Δ`` mapping ``[-max|x|, max|x|]`` over ``dim`` onto ``-n..n``."""
-    return (x.abs().amax(dim, keepdim=True) / n).clamp_min(SCALE_EPS)
+def symmetric_scale(x: Tensor, n: Tensor | int, dim, running: bool = False, prior=None) -> Tensor:
+    """Step ``Δ`` mapping ``[-max|x|, max|x|]`` over ``dim`` onto ``-n..n`` (``running``: prefix maxima)."""
+    largest = running_max_abs(x, dim, prior) if running else x.abs().amax(dim, keepdim=True)
+    return (largest / n).clamp_min(SCALE_EPS)
 
 
-def adaptive_scale(x: Tensor, k: Tensor | float, dim) -> Tensor:
-    """Threshold ``Δ = mean|x| / k`` over ``dim`` (floored at ``SCALE_EPS``, as the authors' code)."""
-    return (x.abs().mean(dim, keepdim=True) / k).clamp_min(SCALE_EPS)
+def adaptive_scale(x: Tensor, k: Tensor | float, dim, running: bool = False, prior=None) -> Tensor:
+    """Threshold ``Δ = mean|x| / k`` over ``dim`` (floored at ``SCALE_EPS``, as the authors' code; ``running``:
+    prefix means)."""
+    mean = running_mean_abs(x, dim, prior) if running else x.abs().mean(dim, keepdim=True)
+    return (mean / k).clamp_min(SCALE_EPS)
 
 
 def asymmetric_count(x: Tensor, scale: Tensor, zero: Tensor, n: Tensor | int) -> Tensor:
@@ -68,6 +75,49 @@ def symmetric_count(x: Tensor, scale: Tensor, n: Tensor | int | None) -> Tensor:
         return q.clamp(-n, n)
     n = n.to(dtype=q.dtype, device=q.device)
     return torch.maximum(torch.minimum(q, n), -n)
+
+
+def running_range(x: Tensor, dim: int, prior: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """``(min, max)`` of ``x`` over positions ``0..i`` of axis ``dim`` at every ``i`` (prefix extrema: causal);
+    ``prior``: the extrema of earlier positions (a KV cache's past tokens), folded in exactly."""
+    low, high = x.cummin(dim).values, x.cummax(dim).values
+    if prior is not None:
+        low, high = torch.minimum(low, prior[0]), torch.maximum(high, prior[1])
+    return low, high
+
+
+def running_max_abs(x: Tensor, dim: int, prior: Tensor | None = None) -> Tensor:
+    """``max_{j <= i} |x_j|`` along ``dim`` at every ``i`` (``prior``: the maximum of earlier positions)."""
+    largest = x.abs().cummax(dim).values
+    return largest if prior is None else torch.maximum(largest, prior)
+
+
+def running_mean_abs(x: Tensor, dim: int, prior: tuple[Tensor, int] | None = None) -> Tensor:
+    """``mean_{j <= i} |x_j|`` along ``dim`` at every ``i`` (a prefix mean: causal). Summed in float64, so a sum
+    continued from ``prior = (Σ|x| of earlier positions, their number)`` rounds to the same float32 mean as one
+    running sum over all positions."""
+    total = x.abs().double().cumsum(dim)
+    start = 0
+    if prior is not None:
+        total, start = total + prior[0], prior[1]
+    positions = torch.arange(start + 1, start + x.shape[dim] + 1, dtype=torch.float64, device=x.device)
+    shape = [1] * x.dim()
+    shape[dim] = -1
+    return (total / positions.view(shape)).to(x.dtype)
+
+
+def running_statistics(kind: str, adaptive: bool, x: Tensor, dim: int, prior=None):
+    """What the running threshold of the code needs from positions ``0..last`` of ``dim`` (with ``prior``'s
+    earlier ones) to continue on later positions: ``(min, max)`` (asymmetric), ``max|x|`` (symmetric), or
+    ``(Σ|x| in float64, count)`` (adaptive)."""
+    if kind == "gif":
+        low, high = x.amin(dim, keepdim=True), x.amax(dim, keepdim=True)
+        return (low, high) if prior is None else (torch.minimum(low, prior[0]), torch.maximum(high, prior[1]))
+    if adaptive:
+        total = x.abs().double().sum(dim, keepdim=True)
+        return (total, x.shape[dim]) if prior is None else (total + prior[0], prior[1] + x.shape[dim])
+    largest = x.abs().amax(dim, keepdim=True)
+    return largest if prior is None else torch.maximum(largest, prior)
 
 
 def rtn_weight(weight: Tensor, bits: int) -> tuple[Tensor, Tensor]:
