@@ -16,6 +16,7 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+from neuro_llm.cli import generate as generate_cli
 from neuro_llm.config import (KEY_SCALES, METHODS, MODES, SALIENCY, SPIKE_TRAINS, THRESHOLDS, WEIGHT_METHODS,
                               WEIGHT_SPIKES, SpikeConfig)
 
@@ -197,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _add_json(p)
 
+    p = sub.add_parser("generate", help="continue a prompt with a quantized or spiking model (KV cache)",
+                       description="Convert a model and continue a prompt, greedy or sampled, with the KV cache "
+                                   "(a spiking model's cache holds its encoded K and V); tokens are printed as "
+                                   "they come, spike statistics and tokens/s at the end.")
+    _add_model(p)
+    _add_spiking(p)
+    generate_cli.add_arguments(p)
+    _add_config(p)
+    _add_json(p)
+
     try:
         from analysis import cli as analysis_cli
     except ImportError:  # pragma: no cover - the analysis package ships with neuro-llm
@@ -307,6 +318,8 @@ def _check_inputs(args) -> None:
         if args.save is not None:
             from neuro_llm.io.saving import check_save_target
             check_save_target(args.save)
+    if args.command == "generate":
+        generate_cli.check_arguments(args)
     if args.command == "simulate":
         from neuro_llm.simulator import parse_layers
 
@@ -527,7 +540,11 @@ def _analysis_command(args) -> dict:
         raise ValueError(f"{args.recording}: the recording is damaged or incomplete ({err})") from None
 
 
-COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate}
+def cmd_generate(args) -> dict:
+    return generate_cli.run(args, _load_and_convert)
+
+
+COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate, "generate": cmd_generate}
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
