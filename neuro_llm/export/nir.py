@@ -324,8 +324,8 @@ def torch_module(group_graph: nir.NIRGraph) -> nn.Module:
     """One channel group of a projection (:func:`subgraph` with ``group``) as a runnable torch module,
     through ``nirtorch.nir_to_torch``: ``Linear`` as snntorch maps it, ``IF`` as an snntorch ``Leaky`` with
     ``beta = 1`` (no leak: an IF), its threshold and reset to zero, ``Scale`` as an elementwise product.
-    Call ``module(u)`` → ``(output, state)`` once per token batch; reset its neurons between calls
-    (``snntorch.utils.reset(module)``). snntorch's own ``import_from_nir`` maps IF to a leaky neuron
+    Call ``module(u)`` → ``(output, state)`` once per token batch, after :func:`reset` (its neurons
+    start from rest). snntorch's own ``import_from_nir`` maps IF to a leaky neuron
     (``beta = 0.9``) returning ``(spikes, membrane)`` tuples, which the sums where edges meet cannot take."""
     import nirtorch
     import snntorch
@@ -349,3 +349,24 @@ def torch_module(group_graph: nir.NIRGraph) -> nn.Module:
     return nirtorch.nir_to_torch(group_graph, {nir.IF: if_neuron, nir.Linear: _nir_to_snntorch_module,
                                                nir.Affine: _nir_to_snntorch_module,
                                                nir.Scale: lambda node: _Scale(node.scale)})
+
+
+def reset(module: nn.Module) -> nn.Module:
+    """Every snntorch neuron of ``module`` back to rest (``v = 0``): before each token batch."""
+    import snntorch
+
+    for m in module.modules():
+        if isinstance(m, snntorch.Leaky):
+            m.reset_mem()
+    return module
+
+
+def summary(graph: nir.NIRGraph) -> dict:
+    """Counts of a :func:`to_nir` graph: projections, IF populations and neurons, Linear nodes, whether it
+    is exact, host-side operations."""
+    populations = [n for n in graph.nodes.values() if isinstance(n, nir.IF)]
+    return {"projections": len(graph.metadata["projections"]), "populations": len(populations),
+            "neurons": int(sum(n.v_threshold.size for n in populations)),
+            "linear_nodes": sum(isinstance(n, (nir.Linear, nir.Affine)) for n in graph.nodes.values()),
+            "exact": str(graph.metadata["exact"]).split(":")[0],
+            "host_operations": len(graph.metadata["host_operations"])}
