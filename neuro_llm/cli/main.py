@@ -631,9 +631,17 @@ def cmd_simulate(args) -> dict:
     from neuro_llm.simulator import parse_layers
 
     layers = []
+
+    def check(m, tok):
+        layers.extend(parse_layers(args.layers, m.config.num_hidden_layers))
+        if tok is not None:
+            n = load_tokens(tok, "wikitext2", "test", args.data_dir).numel()
+            if n < args.tokens:
+                raise ValueError(f"--tokens {args.tokens} is more than the wikitext2 test text holds ({n} tokens with "
+                                 f"this tokenizer): use --tokens {n} or less, or a longer text (--data-dir)")
+
     model, tok, config = _load_and_convert(   # only the blocks up to the last simulated one are calibrated
-        args, check=lambda m, tok: layers.extend(parse_layers(args.layers, m.config.num_hidden_layers)),
-        blocks=lambda m: max(layers) + 1)
+        args, check=check, blocks=lambda m: max(layers) + 1)
     if not is_spiking(model):
         raise ValueError(f"simulate needs a spiking model; {args.model} is {config.method} "
                          f"W{config.wbits}A{config.abits}")
