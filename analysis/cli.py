@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from analysis import plots
-from analysis.energy import BINARY_SPIKES, CONVENTIONS, estimate, format_table
-from analysis.hardware import PRESETS, load_hardware
-from analysis.store import read_recording
+from analysis.energy import BINARY_SPIKES, CONVENTIONS
+from analysis.hardware import PRESETS
 
 DEFAULT_HARDWARE = "45nm-fp16"
 
@@ -42,12 +40,17 @@ def add_energy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _hardware(args: argparse.Namespace, convention: str = "ours"):
+    from analysis.hardware import load_hardware
+
     if convention != "ours":
         return None if args.hardware is None else load_hardware(args.hardware)
     return load_hardware(args.hardware or DEFAULT_HARDWARE)
 
 
 def energy_command(args: argparse.Namespace) -> dict:
+    from analysis.energy import estimate, format_table
+    from analysis.store import read_recording
+
     hardware = _hardware(args, args.convention)
     result = estimate(read_recording(args.recording, rasters=False), hardware, payload=args.payload_sops,
                       memory=args.memory, convention=args.convention, binary_spikes=args.binary_spikes)
@@ -63,6 +66,9 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> dict:
+    from analysis import plots
+    from analysis.store import read_recording
+
     hardware = _hardware(args)
     files = plots.plot_all(read_recording(args.recording), args.out_dir, hardware, payload=args.payload_sops,
                            memory=args.memory, binary_spikes=args.binary_spikes)

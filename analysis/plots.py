@@ -165,10 +165,11 @@ def plot_energy(recording: Recording, hardware: Hardware, path: Path, payload: b
     blocks = [row for row in result["layers"] if row["layer"] != "head"]
     head = [row for row in result["layers"] if row["layer"] == "head"]
     fig = Figure(figsize=SIZES["energy"], layout="constrained")
-    grid = fig.add_gridspec(1, 2, width_ratios=(len(blocks) + 1, 3 if head else 0.01))
+    panels = [rows for rows in (blocks, head) if rows]   # no empty right-hand axis when the head was not recorded
+    grid = fig.add_gridspec(1, len(panels), width_ratios=[len(blocks) + 1, 3][:len(panels)] if len(panels) == 2 else None)
     colors = matplotlib.colormaps["tab10"]
     handles = {}
-    for k, rows in enumerate((blocks, head)):
+    for k, rows in enumerate(panels):
         ax = fig.add_subplot(grid[0, k])
         x = np.arange(len(rows))
         for offset, model, parts in ((-0.27, "spiking", SPIKING_PARTS), (0.0, "dense_int", DENSE_PARTS["dense_int"]),

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from neuro_llm.arch import LINEAR_NAMES, SLIDING, adapter_for
+if TYPE_CHECKING:   # torch and the adapters load only when a model is measured (`--help` stays quick)
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class ModelShape:
         if spike_config is not None:
             code_kind = spike_config.kind if spike_config.quantizes_activations else None
             weight_bits = spike_config.wbits if spike_config.quantizes_weights else None
+        from neuro_llm.arch import LINEAR_NAMES, SLIDING, adapter_for
+
         arch = adapter_for(model)
         types = arch.layer_types(cfg)
         layers = []

@@ -29,6 +29,11 @@ def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int 
     tokens = load_tokens(tokenizer, "wikitext2", "valid", data_dir)
     length = config.calib_seqlen - (bos is not None)
     span = tokens.numel() - length
+    if span < 1:
+        from neuro_llm.eval.data import text_path
+        raise ValueError(f"the calibration text {text_path('wikitext2', 'valid', data_dir)} has {tokens.numel()} tokens, "
+                         f"too few for windows of --calib-seqlen {config.calib_seqlen}: use WikiText-2's valid split "
+                         f"(--data-dir) or --calib-seqlen {max(2, tokens.numel() - 1)} or less")
     generator = torch.Generator().manual_seed(config.seed)
     starts = torch.randint(0, span, (config.calib_windows,), generator=generator)
     rows = [tokens[s: s + length] for s in starts.tolist()]

@@ -34,8 +34,8 @@ def test_readme_example_runs(smollm2, monkeypatch, capsys):
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
-    ppl = eval(printed[0])
-    assert 5 < ppl["ppl"] < 200 and 0 < ppl["firing_rate"] < 1 and ppl["avg_spike_bits"] > 4
+    ppl, bits, rate = map(float, printed[0].split())   # the three numbers its comment names
+    assert 5 < ppl < 200 and 0 < rate < 1 and bits > 4
     assert namespace["steps"] and {t for _, t in namespace["steps"]} == {0, 1}  # salient channels: 2 steps
     assert namespace["hidden"].shape[-1] == namespace["model"].config.hidden_size  # blocks 0-1 only
-    assert printed[1].startswith("tensor([[")  # the generated token ids
+    assert "The capital of France is" in printed[1] and "tensor(" not in printed[1]  # decoded text, not ids

@@ -63,6 +63,8 @@ def _mask_arguments(maker, config, hidden: Tensor, position_ids: Tensor) -> dict
     arguments = dict(config=config, input_embeds=hidden, inputs_embeds=hidden, attention_mask=None, cache=None,
                      past_key_values=None, position_ids=position_ids,
                      cache_position=torch.arange(hidden.shape[1], device=hidden.device))
+    if "cache" in accepted:   # transformers 5 still accepts the old name beside it, with a FutureWarning
+        arguments.pop("past_key_values")
     return {name: value for name, value in arguments.items() if name in accepted}
 
 

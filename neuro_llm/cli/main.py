@@ -167,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="wikitext2", choices=["wikitext2"], help="perplexity text (default %(default)s)")
     p.add_argument("--seqlen", type=int, default=2048, help="tokens per non-overlapping window (default %(default)s)")
     p.add_argument("--max-windows", type=int, default=None, help="evaluate only the first N windows (default: all)")
-    p.add_argument("--tasks", default=None, help="comma-separated zero-shot tasks (piqa,arc_easy,...)")
+    p.add_argument("--tasks", default=None, help="comma-separated zero-shot tasks (piqa,arc_easy,...); with --tasks the "
+                   "WikiText-2 perplexity is skipped unless --ppl is given")
+    p.add_argument("--ppl", action="store_true", help="with --tasks: measure the perplexity too (without --tasks it "
+                   "always is)")
     p.add_argument("--limit", type=int, default=None, help="items per zero-shot task (default: all)")
     p.add_argument("--batch-size", type=int, default=16, help="zero-shot scoring batch size (default %(default)s)")
     p.add_argument("--predictions", action="store_true", help="keep per-item zero-shot predictions in --json")
@@ -205,6 +208,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_spiking(p)
     generate_cli.add_arguments(p)
+    _add_config(p)
+    _add_json(p)
+
+    p = sub.add_parser("export-nir", help="write the spiking projections of some blocks as a NIR graph (HDF5)",
+                       description="Convert a model and write the projections of the chosen blocks as a NIR graph "
+                                   "(nir.read loads it): per projection IF populations and a Linear node with the "
+                                   "dequantized weights; what NIR cannot express (attention products, softmax, "
+                                   "RMSNorm, gates, RoPE, KV cache, residuals, per-token thresholds) is listed in "
+                                   "its metadata. Exactness: docs/concepts.md.")
+    _add_model(p)
+    _add_spiking(p)
+    p.add_argument("--layers", default=None, help="blocks to export, e.g. 0 or 0-1 (default: all)")
+    p.add_argument("--out", required=True, metavar="OUT.nir", help="NIR file to write (HDF5)")
+    p.add_argument("--max-count", type=int, default=None,
+                   help="sdllm without --count-cap: IF populations per step multiplier (larger counts saturate; "
+                        "the graph is marked inexact) (default 15)")
+    _add_config(p)
+    _add_json(p)
+
+    p = sub.add_parser("convert", help="convert (calibrate) a model and save it, without evaluating",
+                       description="Convert a model with a quantization or spiking method and save it (safetensors + "
+                                   "neuro_llm.json); --model DIR reloads it in every command without calibrating.")
+    _add_model(p)
+    _add_spiking(p)
+    p.add_argument("--save", metavar="DIR", required=True, help="directory to save the converted model to")
     _add_config(p)
     _add_json(p)
 
@@ -296,6 +324,21 @@ def _check_inputs(args) -> None:
     if args.command in ("eval", "simulate"):
         from neuro_llm.eval.data import text_path
         text_path(getattr(args, "dataset", "wikitext2"), "test", args.data_dir)   # the text exists
+    if not _saved(args):
+        _check_calibration_file(args)
+        _hint_unquantized(args)
+    if args.command == "export-nir":
+        _check_output(args.out, "--out")
+        _check_positive(max_count=args.max_count)
+        if _spike_options(args).get("method", _default("method")) == "fp" and not _saved(args):
+            raise ValueError("export-nir writes spiking (or quantized) projections; --method fp has none: give "
+                             "--method spikellm or sdllm")
+        if args.layers is not None:
+            from neuro_llm.simulator import parse_layers
+            parse_layers(args.layers, 1 + max(map(int, re.findall(r"\d+", args.layers)), default=0))
+    if args.command == "convert":
+        from neuro_llm.io.saving import check_save_target
+        check_save_target(args.save)
     if args.command == "eval":
         _check_positive(max_windows=args.max_windows, limit=args.limit, batch_size=args.batch_size,
                         windows_per_pass=args.windows_per_pass)
@@ -318,6 +361,8 @@ def _check_inputs(args) -> None:
         if args.save is not None:
             from neuro_llm.io.saving import check_save_target
             check_save_target(args.save)
+        if args.ppl and not args.tasks:
+            raise ValueError("--ppl goes with --tasks (without --tasks the perplexity is always measured)")
     if args.command == "generate":
         generate_cli.check_arguments(args)
     if args.command == "simulate":
@@ -328,17 +373,56 @@ def _check_inputs(args) -> None:
         method = _spike_options(args).get("method", _default("method"))
         if not _saved(args) and method not in ("spikellm", "sdllm"):
             raise ValueError(f"simulate needs a spiking method (spikellm or sdllm), not {method!r}")
+        if not _saved(args) and not SpikeConfig(**_spike_options(args)).quantizes_activations:
+            raise ValueError(f"--abits {_spike_options(args).get('abits')} leaves the activations unquantized: {method} "
+                             "then encodes no spikes to record; give --abits 4 (or another width below 16)")
         if args.layers is not None:  # the syntax now, the range once the model is known
             parse_layers(args.layers, 1 + max(map(int, re.findall(r"\d+", args.layers)), default=0))
     _check_model_name(args.model)
 
 
+def _check_calibration_file(args) -> None:
+    """Methods that calibrate read WikiText-2 valid: it must exist and hold text (its length in tokens is
+    checked again, with the tokenizer, before calibration starts)."""
+    from neuro_llm.eval.data import text_path
+
+    try:
+        config = SpikeConfig(**_spike_options(args))
+    except (TypeError, ValueError):
+        return
+    from neuro_llm.calibrate import make_calibrator
+
+    if config.method == "fp" or not (make_calibrator(config).needs_data or config.uses_saliency):
+        return
+    path = text_path("wikitext2", "valid", args.data_dir)
+    if not path.read_text(encoding="utf-8", errors="replace").strip():
+        raise ValueError(f"the calibration text {path} is empty: put WikiText-2's valid split there (or point "
+                         "--data-dir at a folder holding wikitext-2/valid.txt)")
+
+
+def _hint_unquantized(args) -> None:
+    """A spiking method whose activations stay in floating point spikes nowhere: say so before the run."""
+    try:
+        config = SpikeConfig(**_spike_options(args))
+    except (TypeError, ValueError):
+        return
+    if config.method in ("spikellm", "sdllm") and not config.quantizes_activations and \
+            config.weight_spikes != "ternary" and args.command != "simulate":
+        print(f"neuro-llm {args.command}: note: --abits {config.abits} leaves the activations unquantized, so "
+              f"{config.method} encodes no spikes (a W{config.wbits}A{config.abits} weight-only model); give --abits 4 "
+              "for spike trains", file=sys.stderr)
+
+
 def _check_text_length(args, tokenizer) -> None:
     """The test text must hold at least one window of ``--seqlen`` tokens: checked with the tokenizer,
     before calibration (which can take many minutes)."""
-    from neuro_llm.eval.data import load_tokens
+    from neuro_llm.eval.data import load_tokens, text_path
 
     n = load_tokens(tokenizer, args.dataset, "test", args.data_dir).numel()
+    if n < 2:
+        raise ValueError(f"the {args.dataset} test text {text_path(args.dataset, 'test', args.data_dir)} is empty "
+                         f"({n} tokens): put WikiText-2's test split there (or point --data-dir at a folder holding "
+                         "wikitext-2/test.txt)")
     if n < args.seqlen:
         raise ValueError(f"--seqlen {args.seqlen} is longer than the {args.dataset} test text ({n} tokens with "
                          f"this tokenizer): use --seqlen {n} or less")
@@ -452,16 +536,19 @@ def cmd_eval(args) -> dict:
     from neuro_llm.eval.perplexity import evaluate_ppl
 
     start = time.time()
-    model, tok, config = _load_and_convert(args, check=lambda m, tok: _check_text_length(args, tok))
+    measure_ppl = not args.tasks or args.ppl
+    model, tok, config = _load_and_convert(args, check=lambda m, tok: _check_text_length(args, tok) if measure_ppl
+                                           else None)
     result = {"model": args.model, "method": config.method, "wbits": config.wbits, "abits": config.abits,
-              "mode": config.mode, "config": config.to_dict(), "dataset": args.dataset, "seqlen": args.seqlen,
-              **_provenance(args, config)}
-    ppl = evaluate_ppl(model, tok, dataset=args.dataset, seqlen=args.seqlen, max_windows=args.max_windows,
-                       data_dir=args.data_dir, mode=config.mode, stream_to=args.device if args.stream else None,
-                       windows_per_pass=args.windows_per_pass, cuda_graphs=args.cuda_graphs)
-    if args.stream:
-        result.update(streamed=True, windows_per_pass=args.windows_per_pass)
-    result.update(ppl)
+              "mode": config.mode, "config": config.to_dict(), **_provenance(args, config)}
+    if measure_ppl:
+        result.update(dataset=args.dataset, seqlen=args.seqlen)
+        ppl = evaluate_ppl(model, tok, dataset=args.dataset, seqlen=args.seqlen, max_windows=args.max_windows,
+                           data_dir=args.data_dir, mode=config.mode, stream_to=args.device if args.stream else None,
+                           windows_per_pass=args.windows_per_pass, cuda_graphs=args.cuda_graphs)
+        if args.stream:
+            result.update(streamed=True, windows_per_pass=args.windows_per_pass)
+        result.update(ppl)
     if args.tasks:
         from neuro_llm.eval.tasks import evaluate_tasks
         report = evaluate_tasks(model, tok, tasks=args.tasks.split(","), limit=args.limit, batch_size=args.batch_size)
@@ -480,16 +567,75 @@ def cmd_eval(args) -> dict:
             result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
     result["seconds"] = time.time() - start
     _record_world(result)
+    if not measure_ppl:
+        print(f"{_label(config)}: {len(result['tasks'])} task(s) in {result['seconds']:.0f} s (no perplexity; add "
+              "--ppl for it)" + (f"; saved to {result['saved']}" if "saved" in result else ""))
+        return result
+    summary = f"{_label(config)}: ppl {result['ppl']:.3f}"
+    if config.adaptive and "avg_spike_bits" in result and config.quantizes_activations:
+        # SDLLM's adaptive code: the train is as long as the tensor's largest count needs (SpikingBrain's
+        # "adaptive time steps"); spikes per activation is what a reader of either paper compares
+        steps = result["avg_spike_bits"] / config.code.bits_per_step
+        summary += (f", {result['spike_events'] / result['values']:.3f} spikes per activation, adaptive train length "
+                    f"{steps:.1f} steps (mean over activations), firing rate {result['firing_rate']:.4f} per "
+                    "neuron-step")
+    else:
+        if "spike_events" in result:
+            summary += f", {result['spike_events'] / result['values']:.3f} spike events per activation"
+        if "avg_spike_bits" in result:
+            summary += f", {result['avg_spike_bits']:.3f} spike bits, firing rate {result['firing_rate']:.4f}"
+    print(summary + f" over {result['tokens']} tokens in {result['seconds']:.0f} s"
+          + (f"; saved to {result['saved']}" if "saved" in result else ""))
+    return result
+
+
+def _label(config: SpikeConfig) -> str:
+    """``spikellm W4A4 (explicit)``; the FP baseline has no bit widths nor modes."""
+    if config.method == "fp":
+        return "fp (the model as loaded, not quantized)"
     bits = (f"W{config.wbits}, threshold mean|x|/{config.threshold_k:g}, cap {_cap_text(config.count_cap)}, "
             f"{config.spike_train}" if config.adaptive and config.quantizes_activations
             else f"W{config.wbits}A{config.abits}")
-    summary = f"{config.method} {bits} ({config.mode}): ppl {result['ppl']:.3f}"
-    if "spike_events" in result:
-        summary += f", {result['spike_events'] / result['values']:.3f} spike events per activation"
-    if "avg_spike_bits" in result:
-        summary += f", {result['avg_spike_bits']:.3f} spike bits, firing rate {result['firing_rate']:.4f}"
-    print(summary + f" over {result['tokens']} tokens in {result['seconds']:.0f} s"
-          + (f"; saved to {result['saved']}" if "saved" in result else ""))
+    return f"{config.method} {bits}" + (f" ({config.mode})" if config.quantizes_activations else "")
+
+
+def cmd_convert(args) -> dict:
+    from neuro_llm import distributed
+    from neuro_llm.io.saving import save_spiking_model
+
+    start = time.time()
+    model, tok, config = _load_and_convert(args)
+    result = {"model": args.model, "method": config.method, "wbits": config.wbits, "abits": config.abits,
+              "mode": config.mode, "config": config.to_dict(), **_provenance(args, config)}
+    distributed.agree()
+    if distributed.is_main():
+        result["saved"] = str(save_spiking_model(model, args.save, tokenizer=tok, run_config=result["run_config"]))
+    result["seconds"] = time.time() - start
+    print(f"{_label(config)}: converted in {result['seconds']:.0f} s; saved to {args.save} (reload with --model "
+          f"{args.save})")
+    return result
+
+
+def cmd_export_nir(args) -> dict:
+    from neuro_llm import __version__
+    from neuro_llm.export import nir as nir_export
+    from neuro_llm.simulator import parse_layers
+
+    start = time.time()
+    layers = []
+    model, tok, config = _load_and_convert(   # only the blocks up to the last exported one are calibrated
+        args, check=lambda m, tok: layers.extend(parse_layers(args.layers, m.config.num_hidden_layers)),
+        blocks=lambda m: max(layers) + 1)
+    graph = nir_export.to_nir(model, layers, max_count=args.max_count)
+    graph.metadata.update(command=" ".join(sys.argv), neuro_llm_version=__version__)
+    summary = nir_export.summary(graph)
+    path = nir_export.write(graph, args.out)
+    result = {"model": args.model, "method": config.method, "config": config.to_dict(), "out": str(path),
+              "layers": layers, **summary, "seconds": time.time() - start, **_provenance(args, config)}
+    print(f"{_label(config)}: wrote {path}: {summary['projections']} projections of block(s) "
+          f"{args.layers if args.layers is not None else 'all'}, {summary['populations']} IF populations "
+          f"({summary['neurons']} neurons), {summary['exact']}; {summary['host_operations']} host-side operations "
+          "named in its metadata")
     return result
 
 
@@ -502,9 +648,17 @@ def cmd_simulate(args) -> dict:
     from neuro_llm.simulator import parse_layers
 
     layers = []
+
+    def check(m, tok):
+        layers.extend(parse_layers(args.layers, m.config.num_hidden_layers))
+        if tok is not None:
+            n = load_tokens(tok, "wikitext2", "test", args.data_dir).numel()
+            if n < args.tokens:
+                raise ValueError(f"--tokens {args.tokens} is more than the wikitext2 test text holds ({n} tokens with "
+                                 f"this tokenizer): use --tokens {n} or less, or a longer text (--data-dir)")
+
     model, tok, config = _load_and_convert(   # only the blocks up to the last simulated one are calibrated
-        args, check=lambda m, tok: layers.extend(parse_layers(args.layers, m.config.num_hidden_layers)),
-        blocks=lambda m: max(layers) + 1)
+        args, check=check, blocks=lambda m: max(layers) + 1)
     if not is_spiking(model):
         raise ValueError(f"simulate needs a spiking model; {args.model} is {config.method} "
                          f"W{config.wbits}A{config.abits}")
@@ -544,7 +698,8 @@ def cmd_generate(args) -> dict:
     return generate_cli.run(args, _load_and_convert)
 
 
-COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate, "generate": cmd_generate}
+COMMANDS = {"info": cmd_info, "eval": cmd_eval, "simulate": cmd_simulate, "convert": cmd_convert,
+            "export-nir": cmd_export_nir, "generate": cmd_generate}
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -563,10 +718,10 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def main(argv: list[str] | None = None) -> int:
-    from neuro_llm import distributed
-
     parser = build_parser()
-    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
+    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))   # --help ends here: no torch imported
+
+    from neuro_llm import distributed
 
     def say(message: str) -> None:   # under torchrun rank 0 speaks for every rank
         if distributed.is_main():

@@ -32,8 +32,13 @@ def check_writable(path: str | os.PathLike) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"cannot write {path}: folder {folder} is not writable (choose another folder)")
+    try:   # os.access says yes to root everywhere (/proc too): create and remove a file there instead
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as err:
+        raise PermissionError(f"cannot write {path}: folder {folder} is not writable (creating a file there failed: {err.strerror or err}; "
+                              "choose another folder)") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 

@@ -172,6 +172,9 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700 folders
+        for written in tmp.rglob("*"):   # safetensors writes its file 0600: every file as the others (0644 under 022)
+            if written.is_file():
+                os.chmod(written, 0o666 & ~mask)
         _replace_directory(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
