@@ -14,18 +14,18 @@ old rows still encodes new keys as the full forward does.
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, StaticCache
 
 from neuro_llm.arch import decoder_layers
 
 Tensor = torch.Tensor
 
 
-class EncodedCache(DynamicCache):
-    """``DynamicCache`` (sliding-window layers included) whose layers store spike-encoded ``K̂``, ``V̂``."""
+class _Encoding:
+    """The cache side of the encoding: each new token's K and V are encoded once, on arrival (mixed into a
+    ``transformers`` cache class; ``self.encoders`` maps layer index → ``SpikingAttention`` or ``None``)."""
 
-    def __init__(self, model, **kwargs):
-        super().__init__(config=model.config, **kwargs)
+    def _bind(self, model) -> None:
         self.encoders = {index: getattr(layer.self_attn, "spiking", None)
                          for index, layer in enumerate(decoder_layers(model))}
         self.key_statistics: dict[int, object] = {}   # running K thresholds: the past keys' statistics per layer
@@ -43,3 +43,24 @@ class EncodedCache(DynamicCache):
         keys, values = super().update(k_new, encoder.encode_values(value_states), layer_idx, *args, **kwargs)
         encoder.expect_encoded(keys, values)
         return keys, values
+
+
+class EncodedCache(_Encoding, DynamicCache):
+    """``DynamicCache`` (sliding-window layers included) whose layers store spike-encoded ``K̂``, ``V̂``."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(config=model.config, **kwargs)
+        self._bind(model)
+
+
+class EncodedStaticCache(_Encoding, StaticCache):
+    """``StaticCache`` (preallocated ``max_cache_len`` rows, positions kept on the device) holding ``K̂``, ``V̂``:
+    a decode step has fixed shapes and no host synchronization, so it can be captured as a CUDA graph
+    (``benchmarks/decode.py``). Per-token K only (the running threshold's statistics are host-side state)."""
+
+    def __init__(self, model, max_cache_len: int, **kwargs):
+        super().__init__(config=model.config, max_cache_len=max_cache_len, **kwargs)
+        self._bind(model)
+        if any(e is not None and e.key_scale != "token" for e in self.encoders.values()):
+            raise ValueError("EncodedStaticCache holds per-token K only: convert with key_scale='token' or decode "
+                             "with EncodedCache")
