@@ -5,13 +5,7 @@ the per-family adapters) → ``spiking`` (codes, spiking linear/attention layers
 ``simulator`` (layer by layer) → ``analysis`` (recordings, op counts, energy) and ``eval`` (perplexity,
 zero-shot).
 """
-from importlib.metadata import PackageNotFoundError, version as _dist_version
-
-try:
-    __version__ = _dist_version("neuro-llm")   # defined once, in pyproject.toml
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
-
+from neuro_llm.core.version import __version__  # defined once, in pyproject.toml
 from neuro_llm.config import SpikeConfig  # noqa: E402
 from neuro_llm.convert import convert, is_spiking, set_mode  # noqa: E402
 from neuro_llm.eval.perplexity import evaluate_ppl  # noqa: E402

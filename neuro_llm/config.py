@@ -19,7 +19,7 @@ Salient channels (Optimal Brain Spiking) get ``2**extra_steps`` times the base s
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 METHODS = ("fp", "rtn", "gptq", "omniquant", "spikellm", "sdllm", "pbllm")
 IMPLEMENTED_METHODS = METHODS
@@ -238,3 +238,11 @@ class SpikeConfig:
         out = asdict(self)
         out.update(salient=self.salient_fraction, extra_steps=self.extra_step_count, weight_method=self.weights_from)
         return out
+
+
+def spike_config_options(config: SpikeConfig) -> dict:
+    """A :class:`SpikeConfig` as the options that rebuild it (its fields, ``extra`` aside)."""
+    out = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "extra"}
+    if out.get("count_cap", 0) is None:
+        out["count_cap"] = "none"  # null would read back as "not given", i.e. the default cap
+    return out

@@ -11,8 +11,6 @@ but that is a fixed order, not a cycle anybody can trip over).
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("neuro_llm", "analysis", "neurons")
 
@@ -140,14 +138,12 @@ def describe(edges: dict, comps: list) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.xfail(strict=True, reason="2 cycles (kernels<->observe; cli/io/convert/eval/distributed/analysis.recording), broken next")
 def test_no_import_cycles():
     edges = graph()
     comps = find_cycles(edges)
     assert not comps, "import cycles:\n" + describe(edges, comps)
 
 
-@pytest.mark.xfail(strict=True, reason="distributed.py and io/saving.py import the CLI, fixed next")
 def test_only_the_cli_imports_the_cli():
     edges = graph()
     offenders = sorted(

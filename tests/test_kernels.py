@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 pytest.importorskip("triton")
 
-from neuro_llm.spiking import kernels, quant  # noqa: E402
+from neuro_llm.spiking import kernels, observe, quant  # noqa: E402
 from neuro_llm.spiking.codes import SpikeCode  # noqa: E402
 from neuro_llm.spiking.linear import SpikingLinear  # noqa: E402
 
@@ -230,7 +230,7 @@ def test_count_stats_equals_torch_reference(seed, rows, columns, pad, tiles, per
     x.view(rows, tiles, width)[..., columns:] = 99     # pad columns must not count
     with kernels.forced():
         tallies, binned = kernels.count_stats(x, per_step, 65, tiles, width, columns)
-    ref_tallies, ref_binned = kernels.count_stats_reference(x, per_step, 65, tiles, width, columns)
+    ref_tallies, ref_binned = observe.count_stats_reference(x, per_step, 65, tiles, width, columns)
     assert torch.equal(tallies, ref_tallies) and torch.equal(binned, ref_binned)
     assert binned.sum() == rows * columns
 

@@ -18,13 +18,9 @@ from pathlib import Path
 
 from neuro_llm.config import (METHODS, MODES, SALIENCY, SPIKE_TRAINS, THRESHOLDS, WEIGHT_METHODS, WEIGHT_SPIKES,
                               SpikeConfig)
+from neuro_llm.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS  # noqa: F401
 
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
 SPIKE_FIELDS = tuple(f.name for f in fields(SpikeConfig) if f.name != "extra")
-USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError, NotADirectoryError,
-               IsADirectoryError, FileExistsError)
 
 
 # ----------------------------------------------------------------------------- arguments

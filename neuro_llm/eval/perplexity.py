@@ -48,7 +48,7 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
     Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
     raw spike totals) for a spiking model. Under torchrun the windows are split over the ranks and the
     result is the one-process result (:mod:`neuro_llm.distributed`)."""
-    from neuro_llm.convert import set_mode
+    from neuro_llm.spiking.mode import set_mode
 
     if mode is not None:
         set_mode(model, mode)
@@ -62,7 +62,7 @@ def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = 
                 windows_per_pass: int = 4, cuda_graphs: bool | None = None) -> dict:
     """:func:`evaluate_ppl` of ``[n, seqlen]`` token windows (any text). Data-parallel under torchrun:
     window ``j`` on rank ``j mod N``, the per-window sums gathered and added in window order."""
-    from neuro_llm.convert import is_spiking
+    from neuro_llm.spiking.mode import is_spiking
 
     if windows_per_pass < 1:
         raise ValueError(f"windows_per_pass must be at least 1, got {windows_per_pass}")
@@ -113,7 +113,7 @@ def graph_obstacle(model) -> str | None:
 
 def graphed_window_forward(model, chunks: torch.Tensor, cuda_graphs: bool | None):
     """A :class:`GraphedForward` of ``[1, seqlen]`` windows, or ``None`` for eager (see :func:`evaluate_ppl`)."""
-    from neuro_llm.convert import is_spiking
+    from neuro_llm.spiking.mode import is_spiking
 
     if cuda_graphs is False or (cuda_graphs is None and not is_spiking(model)):
         return None

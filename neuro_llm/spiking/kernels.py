@@ -221,7 +221,7 @@ def count_stats(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int
     pass over ``x [M, tiles·width]`` (rows contiguous, any dtype: an encoder's GEMM operand, spikes step-major
     or counts, read where it lies): ``([Σ ⌈|q|/k⌉, Σ |q|, Σ_m ⌈max_c |q| / k⌉, max_m ⌈max_c |q| / k⌉]`` as float64,
     the histogram of ``clamp(q, ±limit)`` as float64 ``[2·limit + 1]``) with ``k = per_step`` — what
-    :class:`SpikeStats` tallies per event, equal to :func:`count_stats_reference` (integers: exactly)."""
+    :class:`SpikeStats` tallies per event, equal to :func:`observe.count_stats_reference` (integers: exactly)."""
     from neuro_llm.spiking._triton_stats import count_stats_kernel
 
     if x.dim() != 2 or x.stride(1) != 1:
@@ -241,23 +241,6 @@ def count_stats(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int
                                                           BLOCK_C=block_c, num_warps=4)
     flat = out.to(torch.float64)   # integers below 2^53: exact
     return flat[:4], flat[4:]
-
-
-def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
-                          columns: int | None = None) -> tuple[Tensor, Tensor]:
-    """The torch definition :func:`count_stats` is tested against: :class:`SpikeStats`' torch tallies of the
-    counts summed from ``x`` (GIF code with ``per_step``; the histogram limit must be SpikeStats')."""
-    from neuro_llm.spiking.codes import SpikeCode
-    from neuro_llm.spiking.observe import HISTOGRAM_LIMIT, Encoded, SpikeStats
-
-    if limit != HISTOGRAM_LIMIT + 1:
-        raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
-    width = x.shape[1] // tiles if width is None else width
-    columns = width if columns is None else columns
-    event = Encoded("", -1, SpikeCode("gif", per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
-    with disabled():
-        tallies, binned, _ = SpikeStats._device_tallies(Encoded("", -1, event.code, event.counts(), tiles))
-    return tallies, binned.to(torch.float64)
 
 
 def triton_cdiv(a: int, b: int) -> int:
