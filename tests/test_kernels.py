@@ -44,6 +44,18 @@ def test_kernel_equals_torch_reference(seed, per_step, steps, spikes, gather, dt
         check_kernel_against_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype)
 
 
+def test_disabled_turns_the_kernels_off_without_touching_the_environment():
+    """``disabled()`` is a context variable (nested with ``forced()``), not a write to ``os.environ``."""
+    x = torch.zeros(2, 3)
+    before = dict(os.environ)
+    with kernels.forced():
+        assert kernels.enabled(x)
+        with kernels.disabled():
+            assert not kernels.available() and not kernels.enabled(x)
+            assert dict(os.environ) == before
+        assert kernels.available() and kernels.enabled(x)
+
+
 @contextlib.contextmanager
 def small_tiles():
     """The encoder's loops over several tiles of a row (16 columns each) for the short rows tests use."""

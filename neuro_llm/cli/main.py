@@ -93,6 +93,8 @@ def _add_spiking(p: argparse.ArgumentParser) -> None:
                    help="GPTQ: quantize columns in order of decreasing Hessian diagonal (default: no)")
     g.add_argument("--epochs", type=int, default=None,
                    help=f"OmniQuant epochs per block (default {_default('epochs')})")
+    g.add_argument("--omniquant-batch", type=int, default=None, metavar="N",
+                   help="OmniQuant windows per optimizer step (default: the number of torchrun ranks, 1 alone)")
     g.add_argument("--weight-spikes", choices=WEIGHT_SPIKES, default=None,
                    help=f"spikellm: 'ternary' = sparse ternary GIF weight spikes (default {_default('weight_spikes')})")
     g.add_argument("--weight-salient", type=float, default=None,

@@ -29,13 +29,18 @@ import torch
 
 Tensor = torch.Tensor
 _FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
+_DISABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_disabled", default=False)
 BLOCK = 1024   # columns a step of the GIF encoder's loops over a row (measured on an H200: a row of 4096
                # held in registers in one 4096-wide tile, read once, was slower: 70 µs against 60 µs)
 
 
-@functools.lru_cache(maxsize=None)
 def available() -> bool:
-    """Whether Triton imports (and ``NEURO_LLM_TRITON`` is not ``0``)."""
+    """Whether Triton imports (and ``NEURO_LLM_TRITON`` is not ``0``), outside :func:`disabled`."""
+    return not _DISABLED.get() and _importable()
+
+
+@functools.lru_cache(maxsize=None)
+def _importable() -> bool:
     if os.environ.get("NEURO_LLM_TRITON", "1") == "0":
         return False
     try:
@@ -52,18 +57,13 @@ def enabled(x: Tensor) -> bool:
 
 @contextlib.contextmanager
 def disabled():
-    """Run the torch path even on CUDA (the reference the kernels are checked against on the device)."""
-    available.cache_clear()
-    previous = os.environ.get("NEURO_LLM_TRITON")
-    os.environ["NEURO_LLM_TRITON"] = "0"
+    """Run the torch path even on CUDA (the reference the kernels are checked against on the device); a
+    context variable, like :func:`forced`: the process environment is left alone."""
+    token = _DISABLED.set(True)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("NEURO_LLM_TRITON", None)
-        else:
-            os.environ["NEURO_LLM_TRITON"] = previous
-        available.cache_clear()
+        _DISABLED.reset(token)
 
 
 @contextlib.contextmanager
