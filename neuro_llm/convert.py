@@ -16,6 +16,7 @@ from torch import nn
 from neuro_llm.arch import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
 from neuro_llm.config import SpikeConfig
+from neuro_llm.eval.data import leading_bos, load_tokens
 from neuro_llm.calibrate.saliency import allocate_steps, second_order_saliency
 from neuro_llm.spiking.attention import SpikingAttention, use_spiking_attention
 from neuro_llm.spiking.linear import SpikingLinear
@@ -25,8 +26,6 @@ from neuro_llm.spiking.mode import is_spiking, set_mode  # noqa: F401  (defined 
 def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int | None = None) -> torch.Tensor:
     """``config.calib_windows`` random windows of ``config.calib_seqlen`` tokens of WikiText-2 valid (each
     starting with ``bos`` where the family expects one)."""
-    from neuro_llm.eval.data import load_tokens
-
     tokens = load_tokens(tokenizer, "wikitext2", "valid", data_dir)
     length = config.calib_seqlen - (bos is not None)
     span = tokens.numel() - length
@@ -66,7 +65,6 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
         tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
         if tokenizer is None:
             raise ValueError("this configuration needs calibration text: pass tokenizer= or calibration=")
-        from neuro_llm.eval.data import leading_bos
         calibration = calibration_windows(tokenizer, config, data_dir, leading_bos(model, tokenizer))
     if not needs_data:
         calibration = None

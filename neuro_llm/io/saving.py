@@ -31,10 +31,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuro_llm.config import spike_config_options
+from neuro_llm.config import SpikeConfig, spike_config_options
 from neuro_llm.core.dtypes import parse_dtype
 from neuro_llm.core.version import __version__, versions
 from neuro_llm.io.atomic import check_writable, remove_stale_temporaries
+from neuro_llm.spiking.attention import SpikingAttention, register_attention
+from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.linear import SpikingLinear
+from neuro_llm.spiking.mode import set_mode
 
 MANIFEST = "neuro_llm.json"
 WEIGHTS = "model.safetensors"
@@ -111,9 +115,6 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
                        run_config: dict | None = None) -> Path:
     """Write the converted ``model`` (from :func:`neuro_llm.convert.convert`) to ``directory``, whole or not at all."""
     from safetensors.torch import save_file
-
-    from neuro_llm.spiking.attention import SpikingAttention
-    from neuro_llm.spiking.linear import SpikingLinear
 
     config = getattr(model, "neuro_llm_config", None)
     if config is None:
@@ -206,12 +207,6 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
     from transformers.initialization import no_init_weights
-
-    from neuro_llm.config import SpikeConfig
-    from neuro_llm.spiking.mode import set_mode
-    from neuro_llm.spiking.codes import SpikeCode
-    from neuro_llm.spiking.attention import SpikingAttention, register_attention
-    from neuro_llm.spiking.linear import SpikingLinear
 
     directory = Path(directory).expanduser()
     manifest = read_manifest(directory)

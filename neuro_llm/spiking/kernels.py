@@ -27,6 +27,8 @@ import os
 
 import torch
 
+from neuro_llm.spiking.codes import SpikeCode
+
 Tensor = torch.Tensor
 _FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
 _DISABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_disabled", default=False)
@@ -184,8 +186,6 @@ def attention_encode_reference(x: Tensor, dim: int, per_step: int, steps: int, c
                                explicit: bool, out_dtype: torch.dtype,
                                counts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """The torch definition :func:`attention_encode` is tested against (``SpikingAttention``'s torch path)."""
-    from neuro_llm.spiking.codes import SpikeCode
-
     code = SpikeCode("gif", per_step)
     xs = x.float()
     n = steps if channel_steps is None else channel_steps.to(torch.float32)
@@ -255,8 +255,6 @@ def gif_encode_reference(x: Tensor, per_step: int, steps: int, spikes: bool, col
                          out_dtype: torch.dtype = torch.int8, width: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The torch definition :func:`gif_encode` is tested against: ``SpikeCode("gif", per_step)`` on the
     float32 columns, the spikes laid out ``[M, T·W]`` step-major (each step zero-padded to ``width``)."""
-    from neuro_llm.spiking.codes import SpikeCode
-
     code = SpikeCode("gif", per_step)
     xs = x.float() if cols is None else x.float()[:, cols.long()]
     scale, zero = code.scale_zero(xs, steps, dim=-1)

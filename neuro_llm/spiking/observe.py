@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 
 from neuro_llm.spiking import kernels
+from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 _OBSERVERS: contextvars.ContextVar[tuple] = contextvars.ContextVar("neuro_llm_observers", default=())
@@ -402,8 +403,6 @@ def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, 
                           columns: int | None = None) -> tuple[Tensor, Tensor]:
     """The torch definition :func:`kernels.count_stats` is tested against: :class:`SpikeStats`' torch tallies of the
     counts summed from ``x`` (GIF code with ``per_step``; the histogram limit must be SpikeStats')."""
-    from neuro_llm.spiking.codes import SpikeCode
-
     if limit != HISTOGRAM_LIMIT + 1:
         raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
     width = x.shape[1] // tiles if width is None else width
