@@ -156,6 +156,14 @@ def test_only_the_cli_imports_the_cli():
     assert not offenders, "outside neuro_llm/cli, these import the CLI:\n" + "\n".join(offenders)
 
 
+def test_core_imports_nothing_of_ours():
+    """neuro_llm/core/ is the ground floor (docs/architecture.md): stdlib and torch only."""
+    edges = graph()
+    offenders = sorted(f"{m} -> {t}" for m, targets in edges.items() if m.startswith("neuro_llm.core")
+                       for t in targets if not t.startswith("neuro_llm.core"))
+    assert not offenders, "neuro_llm/core imports from a floor above it:\n" + "\n".join(offenders)
+
+
 def test_the_graph_sees_what_it_should():
     """The reader itself: relative, function-local and `from pkg import submodule` imports all count."""
     edges = graph()
