@@ -71,8 +71,8 @@ def graph() -> dict:
 
 
 def find_cycles(edges: dict) -> list:
-    """Strongly connected components with more than one module (Tarjan), each sorted, plus one
-    concrete cycle through each as a readable path."""
+    """Strongly connected components with more than one module (Tarjan), each sorted: every module of an
+    import cycle is in one of them (:func:`cycle_path` shows one cycle through each)."""
     index, low, stack, on_stack, comps = {}, {}, [], set(), []
     counter = [0]
 
