@@ -16,7 +16,7 @@ from analysis.shape import ModelShape
 from analysis.store import RecordingWriter, read_recording
 from neuro_llm import distributed
 from neuro_llm.arch import adapter_for
-from neuro_llm.convert import is_spiking, set_mode
+from neuro_llm.spiking.mode import is_spiking, set_mode
 from neuro_llm.simulator import LayerByLayerSimulator, parse_layers
 
 

@@ -7,12 +7,7 @@ zero-shot).
 """
 import sys
 import types
-from importlib.metadata import PackageNotFoundError, version as _dist_version
-
-try:
-    __version__ = _dist_version("neuro-llm")   # defined once, in pyproject.toml
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+from neuro_llm.core.version import __version__  # defined once, in pyproject.toml
 
 # the public names load on first use (PEP 562), so that `neuro-llm --help` does not import torch
 _EXPORTS = {"SpikeConfig": "neuro_llm.config", "convert": "neuro_llm.convert", "set_mode": "neuro_llm.convert",

@@ -19,7 +19,7 @@ Salient channels (Optimal Brain Spiking) get ``2**extra_steps`` times the base s
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 METHODS = ("fp", "rtn", "gptq", "omniquant", "spikellm", "sdllm", "pbllm")
 IMPLEMENTED_METHODS = METHODS
@@ -62,6 +62,7 @@ class SpikeConfig:
     threshold_k: float = DEFAULT_THRESHOLD_K   # sdllm: larger k = lower threshold, more spikes, finer code
     count_cap: int | None = DEFAULT_COUNT_CAP  # sdllm: |count| ≤ cap (membrane clipping); None = no cap
     spike_train: str = "ternary"        # sdllm: "ternary" (a count c fires |c| ±1 spikes) | "bitwise"
+    omniquant_batch: int | None = None  # OmniQuant: windows per optimizer step (None: the world size, 1 alone)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -113,6 +114,9 @@ class SpikeConfig:
             raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
         if self.epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.omniquant_batch is not None and (not isinstance(self.omniquant_batch, int) or self.omniquant_batch < 1):
+            raise ValueError(f"omniquant_batch must be a positive integer (windows per OmniQuant step), "
+                             f"got {self.omniquant_batch!r}")
         if self.calib_windows < 1 or self.calib_seqlen < 2:
             raise ValueError("calib_windows must be >= 1 and calib_seqlen >= 2")
 
@@ -242,3 +246,11 @@ class SpikeConfig:
         out = asdict(self)
         out.update(salient=self.salient_fraction, extra_steps=self.extra_step_count, weight_method=self.weights_from)
         return out
+
+
+def spike_config_options(config: SpikeConfig) -> dict:
+    """A :class:`SpikeConfig` as the options that rebuild it (its fields, ``extra`` aside)."""
+    out = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "extra"}
+    if out.get("count_cap", 0) is None:
+        out["count_cap"] = "none"  # null would read back as "not given", i.e. the default cap
+    return out

@@ -15,17 +15,17 @@ from torch import nn
 
 from neuro_llm.arch import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
-from neuro_llm.config import MODES, SpikeConfig
+from neuro_llm.config import SpikeConfig
+from neuro_llm.eval.data import leading_bos, load_tokens
 from neuro_llm.calibrate.saliency import allocate_steps, second_order_saliency
 from neuro_llm.spiking.attention import SpikingAttention, use_spiking_attention
 from neuro_llm.spiking.linear import SpikingLinear
+from neuro_llm.spiking.mode import is_spiking, set_mode  # noqa: F401  (defined below the converter; kept here)
 
 
 def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int | None = None) -> torch.Tensor:
     """``config.calib_windows`` random windows of ``config.calib_seqlen`` tokens of WikiText-2 valid (each
     starting with ``bos`` where the family expects one)."""
-    from neuro_llm.eval.data import load_tokens
-
     tokens = load_tokens(tokenizer, "wikitext2", "valid", data_dir)
     length = config.calib_seqlen - (bos is not None)
     span = tokens.numel() - length
@@ -70,7 +70,6 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
         tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
         if tokenizer is None:
             raise ValueError("this configuration needs calibration text: pass tokenizer= or calibration=")
-        from neuro_llm.eval.data import leading_bos
         calibration = calibration_windows(tokenizer, config, data_dir, leading_bos(model, tokenizer))
     if not needs_data:
         calibration = None
@@ -113,17 +112,3 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
     model.neuro_llm_weight_bits = sum(n * b for n, b in sizes) / sum(n for n, _ in sizes)  # storage bits/weight
     set_mode(model, config.mode)
     return model
-
-
-def set_mode(model: nn.Module, mode: str) -> nn.Module:
-    """Switch every spiking module of ``model`` to ``explicit`` or ``collapsed`` execution."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: accepted {', '.join(MODES)}")
-    for module in model.modules():
-        if isinstance(module, (SpikingLinear, SpikingAttention)):
-            module.mode = mode
-    return model
-
-
-def is_spiking(model: nn.Module) -> bool:
-    return any(isinstance(m, (SpikingLinear, SpikingAttention)) and m.code is not None for m in model.modules())

@@ -36,8 +36,9 @@ from datetime import timedelta
 
 import torch
 
+from neuro_llm.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS
+
 Tensor = torch.Tensor
-EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 _STATE = {"announced": False, "owned": False}
 
 
@@ -117,8 +118,6 @@ class RankFailed(RuntimeError):
 
 
 def _summary(error: BaseException) -> tuple[str, int]:
-    from neuro_llm.cli.main import USER_ERRORS
-
     message = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED

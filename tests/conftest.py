@@ -66,6 +66,19 @@ def tiny_model(arch: str = "llama", seed: int = 0, layers: int = 2, vocab: int =
     return model
 
 
+@pytest.fixture(autouse=True)
+def _seeded_generators():
+    """Every test starts from one fixed state of the global generators (torch, NumPy, ``random``), whatever
+    ran before it and whichever tests were chosen: an unseeded draw in a test reproduces like a seeded one."""
+    import random
+
+    import numpy as np
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     """The real SmolLM2-135M (loaded once; about half a minute on a CPU)."""

@@ -1,4 +1,6 @@
 """convert(): spiking Llama / Mistral / Qwen2 (grouped-query attention) in both execution modes."""
+import zlib
+
 import pytest
 import torch
 from torch import nn
@@ -29,7 +31,7 @@ def relative_error(a, b):
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 def test_explicit_equals_collapsed(arch, encoding):
-    model = tiny_model(arch, seed=hash((arch, encoding)) % 1000)
+    model = tiny_model(arch, seed=zlib.crc32(f"{arch}/{encoding}".encode()) % 1000)   # not hash(): PYTHONHASHSEED
     calib = torch.randint(0, 96, (2, 48), generator=torch.Generator().manual_seed(1))
     snn = convert(model, SpikeConfig(wbits=4, **ENCODINGS[encoding]), calibration=calib, progress=False)
     ids = torch.randint(0, 96, (2, 40), generator=torch.Generator().manual_seed(2))

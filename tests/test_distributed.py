@@ -63,14 +63,14 @@ def _data(data_dir):
     DATA[:] = [data_dir]
 
 
-def run_both(tmp_path, argv, one_env=None):
+def run_both(tmp_path, argv, one_args=()):
     argv = [*argv, "--data-dir", DATA[0]]
-    """The same command in one process and on 2 ranks: (1-process dir, 2-rank dir)."""
+    """The same command in one process (with ``one_args`` added) and on 2 ranks: (1-process dir, 2-rank dir)."""
     out = {}
     for nproc in (1, 2):
         folder = tmp_path / f"np{nproc}"
         folder.mkdir()
-        done = torchrun(nproc, argv, folder, env=one_env if nproc == 1 else None)
+        done = torchrun(nproc, [*argv, *one_args] if nproc == 1 else argv, folder)
         assert done.returncode == 0, done.stderr[-3000:]
         out[nproc] = folder
     return out[1], out[2]
@@ -110,11 +110,11 @@ def test_eval_perplexity_tasks_and_calibration_equal_one_process(model_dir, tmp_
 
 def test_omniquant_gradients_are_averaged_as_one_process_does(model_dir, tmp_path):
     # 3 calibration windows on 2 ranks: steps of 2 windows (one a rank) then 1; the one-process run takes
-    # the same steps (NEURO_LLM_OMNIQUANT_BATCH=2); 1 perplexity window: rank 1 has none
+    # the same steps (--omniquant-batch 2); 1 perplexity window: rank 1 has none
     argv = ["eval", "--model", model_dir, "--method", "omniquant", "--wbits", 4, "--abits", 8, "--epochs", 2,
             "--calib-windows", 3, "--calib-seqlen", 24, "--seqlen", 24, "--max-windows", 1, "--json", "out.json",
             "--save", "saved"]
-    one, two = run_both(tmp_path, argv, one_env={"NEURO_LLM_OMNIQUANT_BATCH": "2"})
+    one, two = run_both(tmp_path, argv, one_args=["--omniquant-batch", 2])
     assert repr(result(one)["ppl"]) == repr(result(two)["ppl"])
     same_tensors(one / "saved", two / "saved")
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 pytest.importorskip("triton")
 
-from neuro_llm.spiking import kernels, quant  # noqa: E402
+from neuro_llm.spiking import kernels, observe, quant  # noqa: E402
 from neuro_llm.spiking.codes import SpikeCode  # noqa: E402
 from neuro_llm.spiking.linear import SpikingLinear  # noqa: E402
 
@@ -42,6 +42,18 @@ def test_kernel_equals_torch_reference(seed, per_step, steps, spikes, gather, dt
         out_dtype = torch.float32
     with small_tiles() if tiled else contextlib.nullcontext():
         check_kernel_against_reference(seed, per_step, steps, spikes, gather, dtype, spread, offset, cols, out_dtype)
+
+
+def test_disabled_turns_the_kernels_off_without_touching_the_environment():
+    """``disabled()`` is a context variable (nested with ``forced()``), not a write to ``os.environ``."""
+    x = torch.zeros(2, 3)
+    before = dict(os.environ)
+    with kernels.forced():
+        assert kernels.enabled(x)
+        with kernels.disabled():
+            assert not kernels.available() and not kernels.enabled(x)
+            assert dict(os.environ) == before
+        assert kernels.available() and kernels.enabled(x)
 
 
 @contextlib.contextmanager
@@ -230,7 +242,7 @@ def test_count_stats_equals_torch_reference(seed, rows, columns, pad, tiles, per
     x.view(rows, tiles, width)[..., columns:] = 99     # pad columns must not count
     with kernels.forced():
         tallies, binned = kernels.count_stats(x, per_step, 65, tiles, width, columns)
-    ref_tallies, ref_binned = kernels.count_stats_reference(x, per_step, 65, tiles, width, columns)
+    ref_tallies, ref_binned = observe.count_stats_reference(x, per_step, 65, tiles, width, columns)
     assert torch.equal(tallies, ref_tallies) and torch.equal(binned, ref_binned)
     assert binned.sum() == rows * columns
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from neuro_llm.spiking import quant
+from neuro_llm.spiking import kernels, quant
 from neuro_llm.arch import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.calibrate.rtn import float_weights
@@ -78,8 +78,6 @@ def gptq_quantize_rows(weight: Tensor, hessian: Tensor, scale: Tensor, zero: Ten
     (``scale``, ``zero``: ``[out, 1]``). On CUDA (Triton) each block of ``block_size`` columns is one kernel
     launch whose programs own a slice of rows and run the column loop in registers; elsewhere the
     reference loop runs. The two agree up to float rounding (fused multiply-adds)."""
-    from neuro_llm.spiking import kernels
-
     if not kernels.enabled(weight):
         return gptq_quantize(weight, hessian, lambda col, j: scale[:, 0] * (
             quant.asymmetric_count(col, scale[:, 0], zero[:, 0], n) - zero[:, 0]), block_size, act_order, damp)

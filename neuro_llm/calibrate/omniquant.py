@@ -25,7 +25,6 @@ quantized with the trained clipping, so the spiking block computes exactly what 
 from __future__ import annotations
 
 import copy
-import os
 
 import torch
 import torch.nn.functional as F
@@ -258,18 +257,14 @@ class BlockTransform(nn.Module):
         return out
 
 
-BATCH_ENV = "NEURO_LLM_OMNIQUANT_BATCH"
-
-
-def step_windows() -> int:
-    """Windows per optimizer step: ``$NEURO_LLM_OMNIQUANT_BATCH``, else the world size (one window per rank
-    and step, as DDP; 1 in one process, OmniQuant's own batch)."""
-    value = os.environ.get(BATCH_ENV)
-    if value is None:
+def step_windows(batch: int | None = None) -> int:
+    """Windows per optimizer step: ``batch`` (``SpikeConfig.omniquant_batch``, ``--omniquant-batch``), else the
+    world size (one window per rank and step, as DDP; 1 in one process, OmniQuant's own batch)."""
+    if batch is None:
         return distributed.world_size()
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{BATCH_ENV}={value!r}: expected a positive integer (windows per OmniQuant step)")
-    return int(value)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"omniquant batch {batch!r}: expected a positive integer (windows per OmniQuant step)")
+    return batch
 
 
 def train(transform: BlockTransform, inputs: Tensor, targets: Tensor, ctx) -> None:
@@ -290,7 +285,7 @@ def train(transform: BlockTransform, inputs: Tensor, targets: Tensor, ctx) -> No
     if not groups:
         return
     params = [p for g in groups for p in g["params"]]
-    batch = step_windows()
+    batch = step_windows(getattr(ctx.config, "omniquant_batch", None))
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     with torch.enable_grad():
         bar = tqdm(range(ctx.config.epochs), desc=f"OmniQuant block {ctx.index}", leave=False,

@@ -36,6 +36,7 @@ from torch import nn
 from neuro_llm.arch import LINEAR_NAMES
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.calibrate.pbllm import quantize_columns, salient_mask
+from neuro_llm.spiking.linear import SpikingLinear
 
 Tensor = torch.Tensor
 STEP_GRID = torch.logspace(math.log10(0.3), math.log10(32), 80)  # r: α = r · mean|w|
@@ -80,8 +81,6 @@ def average_bits(fraction: float, steps: int) -> float:
 
 def code_sparsity(model: nn.Module) -> float:
     """Fraction of zero weight codes over all integer-coded spiking linears of a converted ``model``."""
-    from neuro_llm.spiking.linear import SpikingLinear
-
     layers = [m for m in model.modules() if isinstance(m, SpikingLinear) and m.integer_weights]
     return sum(int((m.codes == 0).sum()) for m in layers) / max(1, sum(m.codes.numel() for m in layers))
 

@@ -19,13 +19,9 @@ from pathlib import Path
 from neuro_llm.cli import generate as generate_cli
 from neuro_llm.config import (KEY_SCALES, METHODS, MODES, SALIENCY, SPIKE_TRAINS, THRESHOLDS, WEIGHT_METHODS,
                               WEIGHT_SPIKES, SpikeConfig)
+from neuro_llm.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS  # noqa: F401
 
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
 SPIKE_FIELDS = tuple(f.name for f in fields(SpikeConfig) if f.name != "extra")
-USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError, NotADirectoryError,
-               IsADirectoryError, FileExistsError)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -102,6 +98,8 @@ def _add_spiking(p: argparse.ArgumentParser) -> None:
                    help="GPTQ: quantize columns in order of decreasing Hessian diagonal (default: no)")
     g.add_argument("--epochs", type=int, default=None,
                    help=f"OmniQuant epochs per block (default {_default('epochs')})")
+    g.add_argument("--omniquant-batch", type=int, default=None, metavar="N",
+                   help="OmniQuant windows per optimizer step (default: the number of torchrun ranks, 1 alone)")
     g.add_argument("--weight-spikes", choices=WEIGHT_SPIKES, default=None,
                    help=f"spikellm: 'ternary' = sparse ternary GIF weight spikes (default {_default('weight_spikes')})")
     g.add_argument("--weight-salient", type=float, default=None,

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import yaml
 
+from neuro_llm.config import spike_config_options  # noqa: F401  (defined beside SpikeConfig; kept importable here)
+from neuro_llm.core.version import versions  # noqa: F401  (defined in core; kept importable here)
+
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
 RECORDING_SUFFIXES = (".h5", ".hdf5")
 OUTPUT_OPTIONS = ("json", "record", "save", "out_dir")  # where results go: not part of what is computed
@@ -169,25 +172,3 @@ def run_config(parser: argparse.ArgumentParser, command: str, args: argparse.Nam
     if spike_config is not None:
         out.update(spike_config_options(spike_config))
     return out
-
-
-def spike_config_options(config) -> dict:
-    """A :class:`~neuro_llm.config.SpikeConfig` as the options that rebuild it (its fields, ``extra`` aside)."""
-    from dataclasses import fields
-
-    out = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "extra"}
-    if out.get("count_cap", 0) is None:
-        out["count_cap"] = "none"  # null would read back as "not given", i.e. the default cap
-    return out
-
-
-def versions() -> dict:
-    """Versions that decide the numbers: neuro-llm, torch, transformers, Python."""
-    import platform
-
-    import torch
-    import transformers
-
-    import neuro_llm
-    return {"neuro_llm": neuro_llm.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__, "python": platform.python_version()}

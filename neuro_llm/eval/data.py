@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from neuro_llm.arch import ADAPTERS
+
 DATASETS = {"wikitext2": "wikitext-2"}
 SPLITS = ("valid", "test")
 
@@ -48,8 +50,6 @@ def load_tokens(tokenizer, dataset: str = "wikitext2", split: str = "test",
 
 def leading_bos(model, tokenizer) -> int | None:
     """The BOS id every window must start with, for families that expect one (Gemma); else ``None``."""
-    from neuro_llm.arch import ADAPTERS
-
     adapter = ADAPTERS.get(getattr(getattr(model, "config", None), "model_type", None))
     if adapter is None or not adapter.bos_first:
         return None

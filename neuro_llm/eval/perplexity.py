@@ -12,7 +12,9 @@ from tqdm.auto import tqdm
 from neuro_llm import distributed
 from neuro_llm.eval.data import leading_bos, load_tokens, model_windows
 from neuro_llm.graphs import GraphedForward, unreplayable
+from neuro_llm.simulator import LayerByLayerSimulator, place_outside_blocks
 from neuro_llm.spiking import observe
+from neuro_llm.spiking.mode import is_spiking, set_mode
 from neuro_llm.spiking.observe import SpikeStats, observing
 
 
@@ -48,8 +50,6 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
     Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
     raw spike totals) for a spiking model. Under torchrun the windows are split over the ranks and the
     result is the one-process result (:mod:`neuro_llm.distributed`)."""
-    from neuro_llm.convert import set_mode
-
     if mode is not None:
         set_mode(model, mode)
     chunks = model_windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows,
@@ -62,8 +62,6 @@ def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = 
                 windows_per_pass: int = 4, cuda_graphs: bool | None = None) -> dict:
     """:func:`evaluate_ppl` of ``[n, seqlen]`` token windows (any text). Data-parallel under torchrun:
     window ``j`` on rank ``j mod N``, the per-window sums gathered and added in window order."""
-    from neuro_llm.convert import is_spiking
-
     if windows_per_pass < 1:
         raise ValueError(f"windows_per_pass must be at least 1, got {windows_per_pass}")
     mine = distributed.shard(len(chunks))   # data-parallel: windows j ≡ rank (mod world size); else all
@@ -113,8 +111,6 @@ def graph_obstacle(model) -> str | None:
 
 def graphed_window_forward(model, chunks: torch.Tensor, cuda_graphs: bool | None):
     """A :class:`GraphedForward` of ``[1, seqlen]`` windows, or ``None`` for eager (see :func:`evaluate_ppl`)."""
-    from neuro_llm.convert import is_spiking
-
     if cuda_graphs is False or (cuda_graphs is None and not is_spiking(model)):
         return None
     obstacle = graph_obstacle(model)
@@ -138,8 +134,6 @@ def streamed_nll(model, chunks: torch.Tensor, indices: list[int], device, window
                  progress: bool = True, desc: str = "perplexity") -> dict[int, tuple[float, int]]:
     """:func:`window_nll` of windows ``indices``, the decoder blocks streamed from host memory through
     ``device`` (everything else is moved there), ``windows_per_pass`` windows a pass."""
-    from neuro_llm.simulator import LayerByLayerSimulator, place_outside_blocks
-
     place_outside_blocks(model, device)
     simulator = LayerByLayerSimulator(model, device=device, progress=False)
     out = {}

@@ -20,20 +20,10 @@ from pathlib import Path
 
 import torch
 
+from neuro_llm.arch import ADAPTERS, supported_message
+from neuro_llm.core.dtypes import DTYPES, parse_dtype  # noqa: F401  (defined in core; importable here too)
 from neuro_llm.io.atomic import remove_stale_temporaries
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-
-
-def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    """``"bfloat16"`` / ``"float16"`` / ``"float32"`` (or a ``torch.dtype``, or ``None``) → ``torch.dtype``."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        if dtype is not None and dtype not in DTYPES.values():
-            raise ValueError(f"dtype {dtype}: accepted {', '.join(DTYPES)}")
-        return dtype
-    name = str(dtype).removeprefix("torch.")
-    if name not in DTYPES:
-        raise ValueError(f"--dtype {dtype!r}: accepted {', '.join(DTYPES)}")
-    return DTYPES[name]
+from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
 
 def check_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
@@ -211,9 +201,6 @@ def load_model(name: str | os.PathLike = "smollm2-135m", dtype: str | torch.dtyp
     :func:`neuro_llm.io.saving.save_spiking_model` (``eval --save DIR``) loads as the spiking model it holds,
     without calibration (the tokenizer is ``None`` where none was saved)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from neuro_llm.arch import ADAPTERS, supported_message
-    from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
     dtype = parse_dtype(dtype)
     if is_saved_model(name):

@@ -31,7 +31,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuro_llm.io.atomic import remove_stale_temporaries
+from neuro_llm.config import SpikeConfig, spike_config_options
+from neuro_llm.core.dtypes import parse_dtype
+from neuro_llm.core.version import __version__, versions
+from neuro_llm.io.atomic import check_writable, remove_stale_temporaries
+from neuro_llm.spiking.attention import SpikingAttention, register_attention
+from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.linear import SpikingLinear
+from neuro_llm.spiking.mode import set_mode
 
 MANIFEST = "neuro_llm.json"
 WEIGHTS = "model.safetensors"
@@ -47,8 +54,6 @@ def is_saved_model(path: str | os.PathLike) -> bool:
 
 def read_manifest(directory: str | os.PathLike) -> dict:
     """``neuro_llm.json`` of a saved model, checked: one-line ``ValueError`` for another schema or version."""
-    import neuro_llm
-
     directory = Path(directory).expanduser()
     path = directory / MANIFEST
     if not path.is_file():
@@ -63,17 +68,15 @@ def read_manifest(directory: str | os.PathLike) -> dict:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"{directory} has saved-model schema version {manifest.get('schema_version')!r}; this "
                          f"neuro-llm reads version {SCHEMA_VERSION} only")
-    if manifest.get("neuro_llm_version") != neuro_llm.__version__:
+    if manifest.get("neuro_llm_version") != __version__:
         raise ValueError(f"{directory} was saved by neuro-llm {manifest.get('neuro_llm_version')}, this is "
-                         f"{neuro_llm.__version__}: convert the source model again (eval --save) with this version")
+                         f"{__version__}: convert the source model again (eval --save) with this version")
     return manifest
 
 
 def check_save_target(directory: str | os.PathLike) -> Path:
     """Fail before any work when ``directory`` cannot become a saved model: its parent must be a writable
     folder, and ``directory`` must be absent, empty, or a saved model (which is then replaced)."""
-    from neuro_llm.io.atomic import check_writable
-
     target = Path(directory).expanduser()
     check_writable(target)
     if target.exists():
@@ -113,11 +116,6 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
     """Write the converted ``model`` (from :func:`neuro_llm.convert.convert`) to ``directory``, whole or not at all."""
     from safetensors.torch import save_file
 
-    import neuro_llm
-    from neuro_llm.cli.runconfig import spike_config_options, versions
-    from neuro_llm.spiking.attention import SpikingAttention
-    from neuro_llm.spiking.linear import SpikingLinear
-
     config = getattr(model, "neuro_llm_config", None)
     if config is None:
         raise ValueError("the model was not converted: save the result of convert(model, SpikeConfig(...))")
@@ -152,7 +150,7 @@ def save_spiking_model(model: nn.Module, directory: str | os.PathLike, tokenizer
         source = str(Path(source).expanduser().resolve())
     embed = model.get_input_embeddings().weight
     manifest = {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "neuro_llm_version": neuro_llm.__version__,
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "neuro_llm_version": __version__,
         "versions": versions(), "source_model": source,
         "config": spike_config_options(config), "resolved_config": config.to_dict(),
         "mode": modes.pop() if modes else config.mode, "dtype": str(embed.dtype).removeprefix("torch."),
@@ -212,12 +210,6 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
     from transformers.initialization import no_init_weights
-
-    from neuro_llm.config import SpikeConfig
-    from neuro_llm.convert import set_mode
-    from neuro_llm.spiking.codes import SpikeCode
-    from neuro_llm.spiking.attention import SpikingAttention, register_attention
-    from neuro_llm.spiking.linear import SpikingLinear
 
     directory = Path(directory).expanduser()
     manifest = read_manifest(directory)
@@ -280,7 +272,6 @@ def load_spiking_model(directory: str | os.PathLike, device: str | torch.device 
         model.config._attn_implementation = manifest["attn_implementation"]
     set_mode(model, manifest["mode"])
     if dtype is not None:
-        from neuro_llm.io.models import parse_dtype
         model.to(parse_dtype(dtype))
     model.to(device).eval()
     tokenizer = None

@@ -27,15 +27,22 @@ import os
 
 import torch
 
+from neuro_llm.spiking.codes import SpikeCode
+
 Tensor = torch.Tensor
 _FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
+_DISABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_disabled", default=False)
 BLOCK = 1024   # columns a step of the GIF encoder's loops over a row (measured on an H200: a row of 4096
                # held in registers in one 4096-wide tile, read once, was slower: 70 µs against 60 µs)
 
 
-@functools.lru_cache(maxsize=None)
 def available() -> bool:
-    """Whether Triton imports (and ``NEURO_LLM_TRITON`` is not ``0``)."""
+    """Whether Triton imports (and ``NEURO_LLM_TRITON`` is not ``0``), outside :func:`disabled`."""
+    return not _DISABLED.get() and _importable()
+
+
+@functools.lru_cache(maxsize=None)
+def _importable() -> bool:
     if os.environ.get("NEURO_LLM_TRITON", "1") == "0":
         return False
     try:
@@ -52,18 +59,13 @@ def enabled(x: Tensor) -> bool:
 
 @contextlib.contextmanager
 def disabled():
-    """Run the torch path even on CUDA (the reference the kernels are checked against on the device)."""
-    available.cache_clear()
-    previous = os.environ.get("NEURO_LLM_TRITON")
-    os.environ["NEURO_LLM_TRITON"] = "0"
+    """Run the torch path even on CUDA (the reference the kernels are checked against on the device); a
+    context variable, like :func:`forced`: the process environment is left alone."""
+    token = _DISABLED.set(True)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("NEURO_LLM_TRITON", None)
-        else:
-            os.environ["NEURO_LLM_TRITON"] = previous
-        available.cache_clear()
+        _DISABLED.reset(token)
 
 
 @contextlib.contextmanager
@@ -184,8 +186,6 @@ def attention_encode_reference(x: Tensor, dim: int, per_step: int, steps: int, c
                                explicit: bool, out_dtype: torch.dtype,
                                counts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """The torch definition :func:`attention_encode` is tested against (``SpikingAttention``'s torch path)."""
-    from neuro_llm.spiking.codes import SpikeCode
-
     code = SpikeCode("gif", per_step)
     xs = x.float()
     n = steps if channel_steps is None else channel_steps.to(torch.float32)
@@ -221,7 +221,7 @@ def count_stats(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int
     pass over ``x [M, tiles·width]`` (rows contiguous, any dtype: an encoder's GEMM operand, spikes step-major
     or counts, read where it lies): ``([Σ ⌈|q|/k⌉, Σ |q|, Σ_m ⌈max_c |q| / k⌉, max_m ⌈max_c |q| / k⌉]`` as float64,
     the histogram of ``clamp(q, ±limit)`` as float64 ``[2·limit + 1]``) with ``k = per_step`` — what
-    :class:`SpikeStats` tallies per event, equal to :func:`count_stats_reference` (integers: exactly)."""
+    :class:`SpikeStats` tallies per event, equal to :func:`observe.count_stats_reference` (integers: exactly)."""
     from neuro_llm.spiking._triton_stats import count_stats_kernel
 
     if x.dim() != 2 or x.stride(1) != 1:
@@ -243,23 +243,6 @@ def count_stats(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int
     return flat[:4], flat[4:]
 
 
-def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
-                          columns: int | None = None) -> tuple[Tensor, Tensor]:
-    """The torch definition :func:`count_stats` is tested against: :class:`SpikeStats`' torch tallies of the
-    counts summed from ``x`` (GIF code with ``per_step``; the histogram limit must be SpikeStats')."""
-    from neuro_llm.spiking.codes import SpikeCode
-    from neuro_llm.spiking.observe import HISTOGRAM_LIMIT, Encoded, SpikeStats
-
-    if limit != HISTOGRAM_LIMIT + 1:
-        raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
-    width = x.shape[1] // tiles if width is None else width
-    columns = width if columns is None else columns
-    event = Encoded("", -1, SpikeCode("gif", per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
-    with disabled():
-        tallies, binned, _ = SpikeStats._device_tallies(Encoded("", -1, event.code, event.counts(), tiles))
-    return tallies, binned.to(torch.float64)
-
-
 def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -272,8 +255,6 @@ def gif_encode_reference(x: Tensor, per_step: int, steps: int, spikes: bool, col
                          out_dtype: torch.dtype = torch.int8, width: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The torch definition :func:`gif_encode` is tested against: ``SpikeCode("gif", per_step)`` on the
     float32 columns, the spikes laid out ``[M, T·W]`` step-major (each step zero-padded to ``width``)."""
-    from neuro_llm.spiking.codes import SpikeCode
-
     code = SpikeCode("gif", per_step)
     xs = x.float() if cols is None else x.float()[:, cols.long()]
     scale, zero = code.scale_zero(xs, steps, dim=-1)

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 
 from neuro_llm.spiking import kernels
+from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 _OBSERVERS: contextvars.ContextVar[tuple] = contextvars.ContextVar("neuro_llm_observers", default=())
@@ -396,3 +397,17 @@ class SpikeStats:
         return {"firing_rate": self.firing_rate, "avg_spike_bits": self.avg_spike_bits,
                 "spike_events": self.events, "neuron_steps": self.neuron_steps, "values": self.values,
                 "spike_payload": self.payload, "spike_accounting": self.accounting()}
+
+
+def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
+                          columns: int | None = None) -> tuple[Tensor, Tensor]:
+    """The torch definition :func:`kernels.count_stats` is tested against: :class:`SpikeStats`' torch tallies of the
+    counts summed from ``x`` (GIF code with ``per_step``; the histogram limit must be SpikeStats')."""
+    if limit != HISTOGRAM_LIMIT + 1:
+        raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
+    width = x.shape[1] // tiles if width is None else width
+    columns = width if columns is None else columns
+    event = Encoded("", -1, SpikeCode("gif", per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
+    with kernels.disabled():
+        tallies, binned, _ = SpikeStats._device_tallies(Encoded("", -1, event.code, event.counts(), tiles))
+    return tallies, binned.to(torch.float64)
