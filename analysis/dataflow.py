@@ -111,10 +111,10 @@ def _stationary(g: Gemm, hw: Hardware, p: int, tile: int, psum_j: float | None, 
     macs = g.mac_count
     fill = macs / (g.n * g.inputs * g.outputs) if g.n * g.inputs * g.outputs else 0.0  # causal fraction
     out = _zero()
-    act_bytes = g.n * (g.inputs + g.outputs) * g.act_bits / 8
-    spill = act_bytes > hw.onchip_bytes   # the activations do not fit: token tiles whose inputs and outputs do
+    act_bytes = g.n * g.inputs * g.act_bits / 8
+    spill = act_bytes > hw.onchip_bytes / 2   # the inputs do not fit half the SRAM: token tiles whose inputs do
     if spill:
-        tile = min(tile, max(1, int(hw.onchip_bytes * 8 // ((g.inputs + g.outputs) * g.act_bits))))
+        tile = min(tile, max(1, int(hw.onchip_bytes * 4 // (g.inputs * g.act_bits))))
     fetches = math.ceil(g.n / tile)
     if psum_j is not None:
         psum = 2 * g.n * g.outputs * math.ceil(g.inputs / R) * fill
@@ -134,8 +134,10 @@ def _stationary(g: Gemm, hw: Hardware, p: int, tile: int, psum_j: float | None, 
         out["sram_j"] += weight_bits_moved / BITS * hw.sram_j
     inputs = g.n * g.inputs * math.ceil(g.outputs / C) * (fill if g.macs is not None else 1.0)
     out["sram_j"] += (inputs + g.n * g.outputs) * g.act_bits / BITS * hw.sram_j
-    if spill:  # inputs read from DRAM once, outputs written to DRAM once
-        out["dram_j"] += g.n * (g.inputs + g.outputs) * g.act_bits / BITS * hw.dram_j
+    if spill:  # inputs read from DRAM once
+        out["dram_j"] += g.n * g.inputs * g.act_bits / BITS * hw.dram_j
+    if g.n * g.outputs * g.act_bits / 8 > hw.onchip_bytes / 2:  # outputs written to DRAM once
+        out["dram_j"] += g.n * g.outputs * g.act_bits / BITS * hw.dram_j
     out["weight_fetches"] = fetches
     out["token_tile"] = tile
     return out

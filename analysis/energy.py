@@ -172,7 +172,8 @@ def _site_counts(site: SiteRecord, hw: Hardware, payload: bool, binary_spikes: s
         c = {"ops": site.sops, "events": site.events, "updates": steps, "graded": graded}
     if policy == "event-driven":
         c["updates"] = c["events"]
-    c["updates"] = max(c["updates"], c["events"])
+    # neuron updates in which the neuron fires (bit-plane spikes of one step share one update)
+    c["active"] = min(c["events"], c["updates"])
     return c
 
 
@@ -194,7 +195,7 @@ def _spiking_site(site: SiteRecord, layer: LayerShape, shape: ModelShape, hw: Ha
         e_syn = hw.float_add_j + ((hw.mac_j - hw.float_add_j) if c["graded"] else 0.0)
     parts["synaptic_j"] += c["ops"] * e_syn
     # a neuron update in which the neuron fires is active, the others inactive (Davies et al. 2018, Table 2)
-    parts["neuron_j"] += c["events"] * hw.neuron_j + (c["updates"] - c["events"]) * hw.inactive_j
+    parts["neuron_j"] += c["active"] * hw.neuron_j + (c["updates"] - c["active"]) * hw.inactive_j
     parts["hop_j"] += c["events"] * hw.hop_j
     for key in ("ops", "events", "updates"):
         counts[key] += c[key]
@@ -691,23 +692,46 @@ def format_table(result: dict) -> str:
                 f"{_fmt(row['ratio_vs_dense_int'], 7, '.3f')} {_fmt(row['ratio_vs_dense_fp16'], 7, '.3f')} "
                 f"{_fmt(row['memory_j']['spiking'] if result['memory'] else None, 10)}")
 
-    source = result["constants"].get("source", "")
+    source = result.get("hardware_source") or result["constants"].get("source", "")
     spikes = f"; binary spikes as {result['binary_spikes']}" if result.get("binary_spikes") else ""
     lines = [f"convention {result['convention']}; hardware {result['hardware']} ({source}); synaptic ops counted "
              f"as {result['sop_count']}{spikes}; memory {'on' if result['memory'] else 'off'}; "
-             f"{result['tokens']} tokens", head]
+             f"{result['tokens']} tokens"]
+    if result["convention"] == "ours":
+        node = result["technology_node"]
+        place = result["synapse_placement"]
+        lines.append(f"node: {node['spiking']} spiking / {node['dense']} dense"
+                     f"{'' if node['same_node'] else ' (MIXED: ratios compare across nodes)'}; dataflow "
+                     f"{result['dataflow']}; neuron policy {result['neuron_policy']}; spike train "
+                     f"{result['spike_train']}; K/V {result['kv']}; weights W{result['wbits']}; dense-int at "
+                     f"A{result['dense_int_abits']} (carried {result['carried_abits']}, nominal {result['abits']}, "
+                     f"iso-bit {result['dense_isobit_abits']}); synapses need {place['chips_needed']} chip(s) of "
+                     f"{place['chip_bytes'] / 2**20:.0f} MiB, {'streamed per pass' if place['streamed'] else 'resident'}")
+    lines.append(head)
     lines += [line(row, row["layer"]) for row in result["layers"]]
     lines += ["-" * len(head), line(result, "total")]
     per_token = ", ".join(f"{name} {_fmt(result[key], 0)} J" for name, key in (
         ("spiking", "energy_per_token_j"), ("dense-int", "dense_int_energy_per_token_j"),
         ("dense-fp", "dense_fp16_energy_per_token_j")))
     lines.append(f"per token: {per_token}")
+    if result["convention"] == "ours":
+        band, blocks = result["ratio_band"], result["ratio_blocks_band"]
+        lines.append(f"spiking / dense-int: whole model {result['ratio_vs_dense_int']:.3f} (band {band[0]:.3f}.."
+                     f"{band[1]:.3f}), blocks only {result['ratio_blocks_vs_dense_int']:.3f} (band {blocks[0]:.3f}.."
+                     f"{blocks[1]:.3f}); vs iso-bit dense {result['ratio_vs_dense_isobit']:.3f}")
     if "range" in result:
         r = result["range"]
-        lines.append(f"provisional constants {', '.join(result['constants']['provisional']) or '(DRAM)'}: "
+        ranged = [k for k, v in result["constants"].items() if isinstance(v, dict) and "range" in v]
+        lines.append(f"ranged constants {', '.join(ranged)}: "
                      f"spiking {r['energy_j'][0]:.3e}..{r['energy_j'][1]:.3e} J, vs int "
                      f"{r['ratio_vs_dense_int'][0]:.3f}..{r['ratio_vs_dense_int'][1]:.3f}, vs fp "
                      f"{r['ratio_vs_dense_fp16'][0]:.3f}..{r['ratio_vs_dense_fp16'][1]:.3f}")
+    if "spikingbrain" in result:
+        sb = result["spikingbrain"]
+        ref = sb["reported"]
+        lines.append(f"SpikingBrain's convention (linear inputs only): {sb['spikes_per_channel_linear']:.3f} spikes per "
+                     f"channel -> {sb['ratio_fp16']:.2f}x / {sb['ratio_int8']:.2f}x below the FP16 / INT8 MAC "
+                     f"(theirs, 7B: {ref['spikes_per_channel']} -> {ref['ratio_fp16']}x / {ref['ratio_int8']}x)")
     if "mac_equivalent_j" in result:
         lines.append(f"{result['spikes_per_activation']:.3f} unit spikes per activation: "
                      f"{result['mac_equivalent_j'] / PJ:.4f} pJ per MAC-equivalent, "
