@@ -14,11 +14,16 @@ A GEMM ``Y[n, out] = X[n, in] · W[in, out]`` (``n`` tokens), weights of ``w`` b
 partial sums of ``p`` bits, under a dataflow:
 
 * ``no-reuse`` — every MAC reads its weight from the core-local weight memory (``weight_read_j``), as a
-  synaptic op does: ``n·in·out·w`` bits. Activations written and read once in the local buffer.
+  synaptic op does: ``n·in·out·w`` bits, and its partial sum from an accumulator register (read and
+  written, ``p`` bits each). Activations written and read once in the local buffer.
+
+Every dataflow (and every synaptic op of the spiking chip) reads and writes its partial sum in a register
+per MAC (``2·p`` bits at ``rf_j``): a systolic column passes it down, an output-stationary PE keeps it.
 * ``weight-stationary`` — a tile of ``R × C`` weights sits in the PE registers while a token tile of ``n_t``
   tokens streams through (``n_t`` = the tokens whose ``C`` partial sums fit the local buffer): every weight
   is fetched ``⌈n/n_t⌉`` times from the SRAM (or from DRAM when the layer's weights do not fit there),
-  read from its register once per MAC; inputs read from the SRAM once per column tile
+  read from its register once per MAC, and each MAC reads and writes its partial sum in a PE register as it
+  passes down the column; inputs read from the SRAM once per column tile
   (``n·in·⌈out/C⌉``); partial sums read and written in the local buffer once per row tile
   (``2·n·out·⌈in/R⌉``); outputs written once to the SRAM.
 * ``output-stationary`` — ``R`` tokens × ``C`` outputs accumulate in the PE registers over all inputs:
@@ -88,8 +93,9 @@ def gemm_memory(g: Gemm, hw: Hardware, dataflow: str, psum_bits: int | None = No
     macs = g.mac_count
     fill = macs / (g.n * g.inputs * g.outputs) if g.n * g.inputs * g.outputs else 0.0  # causal fraction
     out = _zero()
-    if dataflow == "no-reuse":
+    if dataflow == "no-reuse":  # the partial sum read and written in an accumulator register per MAC
         out["weight_j"] = macs * g.weight_bits / BITS * hw.weight_read_j
+        out["rf_j"] = 2 * macs * p / BITS * hw.rf_j
         out["local_j"] = 2 * g.n * g.inputs * g.act_bits / BITS * hw.memory_j
         out["weight_fetches"] = g.n
         return out
@@ -119,7 +125,9 @@ def _stationary(g: Gemm, hw: Hardware, p: int, tile: int, psum_j: float | None, 
     if psum_j is not None:
         psum = 2 * g.n * g.outputs * math.ceil(g.inputs / R) * fill
         out["local_j" if psum_j == hw.memory_j else "sram_j"] += psum * p / BITS * psum_j
-        out["rf_j"] = (macs + g.inputs * g.outputs * fetches) * g.weight_bits / BITS * hw.rf_j
+        # the stationary weight read from its register per MAC (and written once per fetch); the partial sum
+        # passed down the column through a register per MAC (read and written)
+        out["rf_j"] = ((macs + g.inputs * g.outputs * fetches) * g.weight_bits + 2 * macs * p) / BITS * hw.rf_j
     else:
         out["rf_j"] = 2 * macs * p / BITS * hw.rf_j
     weights_fit = g.weight_bytes + min(act_bytes, hw.onchip_bytes / 2) <= hw.onchip_bytes

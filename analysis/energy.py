@@ -142,10 +142,12 @@ def fits_on_chip(shape: ModelShape, hw: Hardware, floating: bool, wbits: int | N
 
 
 def _zero(model: str) -> dict:
-    keys = {"spiking": ("synaptic_j", "neuron_j", "hop_j", "fp_j", "mem_weights_j", "mem_operands_j",
-                        "mem_spikes_j", "mem_membrane_j", "mem_dram_j"),
-            "dense_int": ("int_mac_j", "fp_j", "mem_weights_j", "mem_operands_j", "mem_activations_j", "mem_dram_j"),
-            "dense_fp16": ("mac_j", "mem_weights_j", "mem_operands_j", "mem_activations_j", "mem_dram_j")}
+    keys = {"spiking": ("synaptic_j", "neuron_j", "hop_j", "fp_j", "mem_weights_j", "mem_accumulator_j",
+                        "mem_operands_j", "mem_spikes_j", "mem_membrane_j", "mem_dram_j"),
+            "dense_int": ("int_mac_j", "fp_j", "mem_weights_j", "mem_accumulator_j", "mem_operands_j",
+                          "mem_activations_j", "mem_dram_j"),
+            "dense_fp16": ("mac_j", "mem_weights_j", "mem_accumulator_j", "mem_operands_j", "mem_activations_j",
+                           "mem_dram_j")}
     keys["dense_isobit"] = keys["dense_int"]
     return dict.fromkeys(keys[model], 0.0)
 
@@ -200,6 +202,9 @@ def _spiking_site(site: SiteRecord, layer: LayerShape, shape: ModelShape, hw: Ha
     for key in ("ops", "events", "updates"):
         counts[key] += c[key]
     if memory and not hw.chip_memory:
+        if site.kind != "k":  # the accumulate reads and writes its partial sum in a register
+            acc_bits = hw.psum_bits if integer else hw.word_bits
+            parts["mem_accumulator_j"] += 2 * c["ops"] * acc_bits / BITS * hw.rf_j
         if site.kind == "linear":  # one synapse read per synaptic op from the core-local memory
             parts["mem_weights_j"] += c["ops"] * operand_bits / BITS * hw.weight_read_j
         else:  # K̂ / p·Δ_v operands read per op, K̂ read and written per accumulate
@@ -266,6 +271,14 @@ def _dense_row(sites, spiking_ops, dense_ops, driven, stream, shape, layer, hw, 
         return part
     values = sum(site_neurons(site) for site in sites)
     if opt.dataflow == "no-reuse":  # the per-MAC rule
+        if model == "dense_fp16":
+            part["mem_accumulator_j"] = 2 * sum(dense_ops[k] for k in ("linear", "lm_head", "attention_scores",
+                                                                         "attention_values")) * word / BITS * hw.rf_j
+        else:
+            part["mem_accumulator_j"] = 2 * (
+                (driven["linear_int"] + driven["attention_scores"]) * hw.psum_bits
+                + (driven["linear_float"] + driven["attention_values"] + spiking_ops["linear"] + spiking_ops["lm_head"]
+                   + spiking_ops["attention_scores"] + spiking_ops["attention_values"]) * word) / BITS * hw.rf_j
         if driven.get("kv_int8") and model != "dense_fp16":
             part["mem_operands_j"] += 2 * driven["kv_int8"] * 8 / BITS * hw.memory_j
         if model == "dense_fp16":
@@ -329,6 +342,10 @@ def _ours_row(label, sites: list[SiteRecord], spiking_ops: dict, dense_ops: dict
             weights, operands = _float_memory(spiking_ops, hw)
             spk["mem_weights_j"] += weights
             spk["mem_operands_j"] += operands + 2 * driven.get("kv_int8", 0) * 8 / BITS * hw.memory_j
+            spk["mem_accumulator_j"] += 2 * (
+                (spiking_ops["linear"] + spiking_ops["lm_head"] + spiking_ops["attention_scores"]
+                 + spiking_ops["attention_values"] + driven.get("kv_int8", 0)) * hw.word_bits
+                + driven.get("kv_int8", 0) * hw.psum_bits) / BITS * hw.rf_j
         else:
             batch, q_len, kv_len = (record.batch, record.q_len, record.kv_len) if record is not None else (1, 0, 0)
             wbits = opt.weight_bits or shape.weight_bits or hw.word_bits

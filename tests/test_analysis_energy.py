@@ -33,7 +33,7 @@ def legacy_hw(hw):
     """A preset as the per-op accounting before the dataflow model priced it: weights read per op from the
     1 MB SRAM, one chip of ``onchip_bytes``, DRAM the only ranged memory constant, the neuron update at 0.1 pJ."""
     ranges = {k: v for k, v in hw.ranges.items() if k not in ("rf_j", "neuron_inactive_j") and not (k == "neuron_j" and hw.sop_j is None)}
-    return replace(hw, weight_read_j=SRAM_1M, core_bytes=hw.onchip_bytes, cores=1, ranges=ranges,
+    return replace(hw, weight_read_j=SRAM_1M, rf_j=0.0, core_bytes=hw.onchip_bytes, cores=1, ranges=ranges,
                    neuron_inactive_j=None, provisional=tuple(k for k in hw.provisional if k in ranges))
 
 
