@@ -161,7 +161,7 @@ def _site_counts(site: SiteRecord, hw: Hardware, payload: bool, binary_spikes: s
         if site.token_neuron_steps < 0:
             raise ValueError(f"site {site.name} has no per-token neuron-steps (recorded before they existed): "
                              "re-record with `neuron-llm simulate --record` or use --neuron-policy lockstep")
-        steps = site.token_neuron_steps
+        steps = min(site.token_neuron_steps, site.neuron_steps)
     if graded and hw.spikes == "binary" and not payload and binary_spikes == "bitplane":
         planes = popcount_events(site)
         c = {"ops": site.sops * planes / site.events if site.events else 0.0, "events": planes,
