@@ -140,6 +140,9 @@ def test_summary_fields_blocks_ratio_and_band():
     assert result["ratio_blocks_vs_dense_int"] == blocks_ratio(result["layers"])
     low, high = result["ratio_band"]
     assert low < result["ratio_vs_dense_int"] < high   # loihi2's per-op constants are provisional
+    nb = result["neurobench"]   # NeuroBench's names: graded (multi-level) spike inputs are MACs, ±1 ones ACs
+    assert (nb["Effective_MACs"], nb["Effective_ACs"]) == (60 + 12 + 3 + 14, 0)
+    assert nb["Dense"] == 96 + 40 + 40 and nb["ActivationSparsity"] == pytest.approx(1 - 22 / 48)
 
 
 def test_dense_widths_carried_and_isobit():
