@@ -27,6 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from analysis import plots  # noqa: E402
 from analysis.energy import LEGACY, estimate  # noqa: E402
 from analysis.energy import Options  # noqa: E402
@@ -169,6 +170,8 @@ def load() -> dict:
 
 
 def save(data: dict) -> None:
+    from zigzag_check import provenance   # one call site: switches to neuro_llm.core.provenance when it lands
+    data["provenance"] = provenance()
     tmp = RESULTS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, RESULTS)

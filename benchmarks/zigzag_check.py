@@ -50,8 +50,14 @@ def provenance() -> dict:
         from importlib.metadata import version
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout)
-        return {"commit": commit, "dirty": dirty, "python": platform.python_version(),
-                "zigzag_dse": version("zigzag-dse"), "command": " ".join(sys.argv)}
+        versions = {}
+        for name in ("torch", "zigzag-dse", "neurobench"):
+            try:
+                versions[name] = version(name)
+            except Exception:   # not installed
+                versions[name] = None
+        return {"commit": commit, "dirty": dirty, "python": platform.python_version(), "versions": versions,
+                "command": " ".join(sys.argv)}
 
 
 def _memory(name, bits, cost_64, operands, served, bandwidth=64, bandwidth_max=None) -> dict:
