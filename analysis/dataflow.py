@@ -91,7 +91,6 @@ def gemm_memory(g: Gemm, hw: Hardware, dataflow: str, psum_bits: int | None = No
     p = hw.psum_bits if psum_bits is None else psum_bits
     R, C = hw.pe_rows, hw.pe_cols
     macs = g.mac_count
-    fill = macs / (g.n * g.inputs * g.outputs) if g.n * g.inputs * g.outputs else 0.0  # causal fraction
     out = _zero()
     if dataflow == "no-reuse":  # the partial sum read and written in an accumulator register per MAC
         out["weight_j"] = macs * g.weight_bits / BITS * hw.weight_read_j

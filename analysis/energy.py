@@ -24,9 +24,7 @@ memory term.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
-
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from analysis import dataflow as df
 from analysis.hardware import PJ, PRESETS, Hardware, constants as hardware_constants, load_hardware  # noqa: F401

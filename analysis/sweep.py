@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from analysis.dataflow import DATAFLOWS, PLACEMENTS
-from analysis.energy import DENSE_WIDTHS, KV_MODES, NEURON_POLICIES, Options, blocks_ratio, estimate, spike_train
+from analysis.energy import DENSE_WIDTHS, KV_MODES, NEURON_POLICIES, Options, estimate, spike_train
 from analysis.hardware import PJ, PRESETS, Hardware
 from analysis.records import LayerRecord, Recording, SiteRecord
 
