@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.energy import BINARY_SPIKES, CONVENTIONS
+from analysis.dataflow import DATAFLOWS, PLACEMENTS
+from analysis.energy import BINARY_SPIKES, CONVENTIONS, DENSE_WIDTHS, KV_MODES, NEURON_POLICIES, Options
 from analysis.hardware import PRESETS
 
 DEFAULT_HARDWARE = "45nm-fp16"
@@ -36,7 +37,35 @@ def add_energy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--convention", choices=CONVENTIONS, default="ours",
                         help="ours: spiking vs dense-int vs dense-fp16, like for like (default); snn-paper: "
                              "0.9 pJ x SOPs + 4.6 pJ x FLOPs; spikingbrain: unit spikes x 0.03 pJ vs 1.5 pJ MACs")
+    defaults = Options()
+    parser.add_argument("--dataflow", choices=DATAFLOWS, default=defaults.dataflow,
+                        help="dense accelerator's dataflow: no-reuse (a weight read per MAC), weight-stationary "
+                             "(weights reused over the tokens), output-stationary (default %(default)s)")
+    parser.add_argument("--neuron-policy", choices=NEURON_POLICIES, default=defaults.neuron_policy,
+                        help="which neuron updates the spiking chip charges: every neuron for its tensor's longest "
+                             "train (lockstep), for its token's longest train (per-token), or one per spike "
+                             "(event-driven) (default %(default)s)")
+    parser.add_argument("--placement", choices=PLACEMENTS, default=defaults.placement,
+                        help="synapses that exceed one chip: streamed from DRAM once per pass (stream) or held on "
+                             "as many chips as needed (chips) (default %(default)s)")
+    parser.add_argument("--kv", choices=KV_MODES, default=defaults.kv,
+                        help="attention's Q/K/V spiked, or int8 on both sides as SpikingBrain's W8ASpike "
+                             "(default %(default)s)")
+    parser.add_argument("--weight-bits", type=int, default=None,
+                        help="reprice the integer weight codes at this width (8: W8ASpike's INT8 group-128 "
+                             "weights; default: as recorded)")
+    parser.add_argument("--dense-abits", choices=DENSE_WIDTHS, default=defaults.dense_abits,
+                        help="dense-int activation width: carried (the largest recorded count's bits), nominal "
+                             "(--abits) or isobit (ceil(log2(T+1)), Yan et al.) (default %(default)s)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also print the spiking/dense-int ratio under each documented choice")
+    parser.add_argument("--plot", metavar="PNG", help="with --sweep: write the tornado plot here")
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON (atomically)")
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(dataflow=args.dataflow, neuron_policy=args.neuron_policy, placement=args.placement,
+                   kv=args.kv, weight_bits=args.weight_bits, dense_abits=args.dense_abits)
 
 
 def _hardware(args: argparse.Namespace, convention: str = "ours"):
@@ -50,11 +79,27 @@ def _hardware(args: argparse.Namespace, convention: str = "ours"):
 def energy_command(args: argparse.Namespace) -> dict:
     from analysis.energy import estimate, format_table
     from analysis.store import read_recording
+    from analysis import sweep as sweeps
 
     hardware = _hardware(args, args.convention)
-    result = estimate(read_recording(args.recording, rasters=False), hardware, payload=args.payload_sops,
-                      memory=args.memory, convention=args.convention, binary_spikes=args.binary_spikes)
+    if args.plot and not args.sweep:
+        raise ValueError("--plot draws the sweep: give --sweep too")
+    if args.sweep and args.convention != "ours":
+        raise ValueError("--sweep varies the choices of --convention ours")
+    recording = read_recording(args.recording, rasters=False)
+    options = _options(args)
+    result = estimate(recording, hardware, payload=args.payload_sops, memory=args.memory,
+                      convention=args.convention, binary_spikes=args.binary_spikes, options=options)
     print(format_table(result))
+    if args.sweep:
+        result["sweep"] = sweeps.sweep(recording, hardware, options, memory=args.memory, payload=args.payload_sops,
+                                       binary_spikes=args.binary_spikes)
+        print(sweeps.format_sweep(result["sweep"]))
+        if args.plot:
+            path = sweeps.plot_tornado(result["sweep"], args.plot,
+                                       title=f"{recording.path}: spiking / dense-int on {hardware.name}")
+            result["sweep_plot"] = str(path)
+            print(f"wrote {path}")
     return result
 
 

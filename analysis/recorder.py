@@ -53,6 +53,19 @@ def _drain(count: Tensor, kind: str, per_step: int, steps: int, bitwise: bool = 
     return nf.ternary_drain(count, per_step, steps)
 
 
+def _token_steps(count: Tensor, kind: str, per_step: int, steps: int, bitwise: bool) -> int:
+    """``Σ_tokens C_g · min(steps, max_c needed(c))``: the neuron updates of a per-token schedule, where a
+    token's neurons step only as long as that token's longest train. A neuron holding ``q`` needs
+    ``⌈|q|/k⌉`` steps (the drain, :mod:`neurons.functional`) or, sent bit by bit, ``bit_length(|q|)``."""
+    size = count.abs().long()
+    if bitwise:
+        needed = torch.where(size > 0, torch.floor(torch.log2(size.clamp(min=1).double())).long() + 1, 0)
+    else:
+        needed = (size + per_step - 1) // per_step
+    longest = needed.amax(-1).clamp(max=steps)   # [B, n]
+    return int(longest.sum()) * count.shape[-1]
+
+
 class _Site:
     """Statistics of one site of the current block, added to event (channel group) by event."""
 
@@ -69,6 +82,7 @@ class _Site:
         self.step_neuron_steps = np.zeros(0, np.int64)
         self.position_events = np.zeros(positions, np.int64)
         self.position_payload = np.zeros(positions, np.int64)
+        self.token_neuron_steps = 0
         self.levels, self.counts = Counter(), Counter()
         self.raster_rows = subsample(self.rows, max_tokens)
         self.raster_channels = subsample(channels, max_neurons)
@@ -95,6 +109,7 @@ class _Site:
             self.step_neuron_steps = np.pad(self.step_neuron_steps, (0, grow))
         self.step_events[:steps] += tally.step_events
         self.step_neuron_steps[:steps] += self.rows * len(channels)
+        self.token_neuron_steps += _token_steps(count, self.code_kind, self.per_step, steps, self.bitwise)
         self.position_events += tally.position_events
         self.position_payload += tally.position_payload
         self.levels.update(tally.levels)
@@ -127,7 +142,7 @@ class _Site:
         count_values, count_freq = _histogram_arrays(self.counts)
         return SiteRecord(
             name=self.name, kind=self.kind, code_kind=self.code_kind, per_step=self.per_step, rows=self.rows,
-            bitwise=self.bitwise,
+            bitwise=self.bitwise, token_neuron_steps=int(self.token_neuron_steps),
             sops=sops, sops_payload=sops_payload, channel_steps=self.channel_steps,
             channel_events=self.channel_events, channel_payload=self.channel_payload,
             step_events=self.step_events, step_neuron_steps=self.step_neuron_steps,

@@ -37,6 +37,8 @@ class SiteRecord:
     raster_rows: np.ndarray      # [K] token rows (sample · positions + position)
     raster_channels: np.ndarray  # [M] channels
     bitwise: bool = False        # ternary counts sent bit by bit: step t's spike weighs 2^(T-1-t) at the synapse
+    token_neuron_steps: int = -1  # Σ_tokens C · (that token's longest train): neuron updates if each token's
+                                  # neurons step only as long as its own longest train (-1: not recorded)
 
     @property
     def events(self) -> int:

@@ -27,8 +27,8 @@ SCHEMA_VERSION = 1
 SITE_ARRAYS = ("channel_steps", "channel_events", "channel_payload", "step_events", "step_neuron_steps",
                "level_values", "level_freq", "count_values", "count_freq", "raster", "raster_rows",
                "raster_channels")
-SITE_ATTRS = ("kind", "code_kind", "per_step", "rows", "sops", "sops_payload", "bitwise")
-OPTIONAL_ATTRS = {"bitwise": False}   # attributes files written before they existed lack (read as the default)
+SITE_ATTRS = ("kind", "code_kind", "per_step", "rows", "sops", "sops_payload", "bitwise", "token_neuron_steps")
+OPTIONAL_ATTRS = {"bitwise": False, "token_neuron_steps": -1}   # attributes files written before they existed lack (read as the default)
 
 
 def _package_version() -> str:

@@ -8,6 +8,7 @@ LLaMA-2-7B-shaped projection → ``benchmarks/results/energy_smollm2.json`` (ren
     python benchmarks/energy.py --baseline fp16=ppl-fp.json --baseline w4a4-int=ppl-rtn.json
     python benchmarks/energy.py --label spikellm-w4a4-t2 --ppl ppl-t2.json     # attach a perplexity later
     python benchmarks/energy.py --figures                      # redraw docs/img/energy_pareto_*.png
+    python benchmarks/energy.py --regenerate /tmp/energy_rec   # ONE command: re-record all, rebuild everything
 
 Re-running with the same ``--label`` replaces that entry (e.g. after the SDLLM rebuild:
 ``python benchmarks/energy.py sdllm.h5 --label sdllm-w4a4 --ppl ppl-sdllm.json``). ``--project`` also
@@ -26,8 +27,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from analysis import plots  # noqa: E402
-from analysis.energy import estimate  # noqa: E402
+from analysis.energy import LEGACY, estimate  # noqa: E402
+from analysis.energy import Options  # noqa: E402
+from analysis.sweep import plot_tornado, sweep  # noqa: E402
 from analysis.hardware import PRESETS  # noqa: E402
 from analysis.ops import block_ops, head_ops  # noqa: E402
 from analysis.records import LayerRecord, Recording, SiteRecord  # noqa: E402
@@ -41,7 +45,10 @@ SUMMARY = ("energy_j", "dense_int_energy_j", "dense_fp16_energy_j", "energy_per_
            "ratio_vs_dense_fp16", "memory_j", "breakdown", "terms", "range", "spikes_per_activation",
            "mac_equivalent_j", "mac_equivalent_ratio", "synaptic_ops", "sop_count", "binary_spikes", "sops",
            "sops_payload", "spike_events", "neuron_steps", "macs", "ann_macs", "int_macs", "float_macs",
-           "neuron_updates", "charged_events", "weights_on_chip")
+           "neuron_updates", "charged_events", "weights_on_chip", "technology_node", "dataflow", "neuron_policy",
+           "spike_train", "kv", "options", "wbits", "abits", "dense_int_abits", "carried_abits", "dense_isobit_abits",
+           "dense_isobit_energy_j", "ratio_vs_dense_isobit", "ratio_blocks_vs_dense_int", "ratio_blocks_vs_dense_fp16",
+           "ratio_band", "ratio_blocks_band", "synapse_placement", "spikingbrain")
 # LLaMA-2-7B (Touvron et al. 2023, config.json of meta-llama/Llama-2-7b-hf)
 LLAMA2_7B = dict(hidden=4096, intermediate=11008, heads=32, kv_heads=32, head_dim=128, vocab=32000, layers=32)
 
@@ -58,6 +65,9 @@ def budgets(recording: Recording) -> dict:
                          "no_memory": summary(estimate(recording, hw, memory=False))}
         if hw.spikes == "binary":
             presets[name]["bitplane"] = summary(estimate(recording, hw, binary_spikes="bitplane"))
+    # the accounting before the dataflow model (no reuse, nominal --abits), for the before/after comparison
+    presets["45nm-fp16"]["legacy_no_reuse"] = summary(estimate(recording, PRESETS["45nm-fp16"], options=LEGACY))
+    presets["45nm-fp16"]["sweep"] = sweep(recording, PRESETS["45nm-fp16"], Options())
     conventions = {"snn-paper": summary(estimate(recording, convention="snn-paper")),
                    "snn-paper-kops": summary(estimate(recording, convention="snn-paper", payload=True)),
                    "spikingbrain": summary(estimate(recording, convention="spikingbrain"))}
@@ -160,9 +170,21 @@ def load() -> dict:
 
 
 def save(data: dict) -> None:
+    from zigzag_check import provenance   # one call site: switches to neuro_llm.core.provenance when it lands
+    data["provenance"] = provenance()
     tmp = RESULTS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, RESULTS)
+
+
+SDLLM_ONLY = ("threshold", "threshold_k", "count_cap", "spike_train")
+
+
+def _relevant(config: dict | None) -> dict | None:
+    """A configuration without the options its method ignores (sdllm's train options on spikellm)."""
+    if not config:
+        return config
+    return {k: v for k, v in config.items() if config.get("method") == "sdllm" or k not in SDLLM_ONLY}
 
 
 def _ppl(path: str | None, note: str | None = None) -> dict | None:
@@ -201,6 +223,35 @@ def figures(data: dict) -> list[Path]:
     return files
 
 
+# one command regenerates every entry: (label, simulate arguments, flags of this script)
+REGENERATE = [
+    ("spikellm-w4a4-t1", ["--method", "spikellm", "--salient", "0", "--extra-steps", "0"], ["--dense-reference"]),
+    ("spikellm-w4a4-t2", ["--method", "spikellm", "--salient", "0.1", "--extra-steps", "1"], ["--project"]),
+    ("spikellm-w4a4-t4", ["--method", "spikellm", "--salient", "0.1", "--extra-steps", "2"], []),
+    ("sdllm-w4a4", ["--method", "sdllm"], ["--project"]),                       # bitwise: the default train
+    ("sdllm-w4a4-ternary", ["--method", "sdllm", "--spike-train", "ternary"], []),
+]
+
+
+def regenerate(workdir: str) -> None:
+    """Record every configuration of :data:`REGENERATE` on SmolLM2-135M (256 WikiText-2 tokens, W4A4) with this
+    checkout's code, then rebuild its entry (perplexities already stored are kept), the tornado plots and the
+    Pareto figures."""
+    import subprocess
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for label, args, flags in REGENERATE:
+        record = work / f"{label}.h5"
+        subprocess.run([sys.executable, "-m", "neuro_llm.cli.main", "simulate", "--model", "smollm2-135m",
+                        *args, "--wbits", "4", "--abits", "4", "--tokens", "256", "--record", str(record),
+                        "--json", str(work / f"{label}.sim.json")], check=True, cwd=ROOT, env=env)
+        main([str(record), "--label", label, *flags])
+        data = load()
+        rows = data["recordings"][label]["presets"]["45nm-fp16"]["sweep"]
+        print(f"wrote {plot_tornado(rows, IMG / f'energy_sweep_{label}.png', title=f'SmolLM2-135M {label}, 45nm-fp16: spiking / dense-int by choice')}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recording", nargs="?", help="HDF5 recording of `neuro-llm simulate --record`")
@@ -215,7 +266,13 @@ def main(argv=None) -> None:
     parser.add_argument("--baseline", action="append", default=[], metavar="NAME=EVAL.json",
                         help="perplexity of a dense baseline (fp16, w4a4-int) for the Pareto plot")
     parser.add_argument("--figures", action="store_true", help="redraw the Pareto figures from the JSON")
+    parser.add_argument("--regenerate", metavar="WORKDIR",
+                        help="record every configuration again with this checkout (neuro-llm simulate) and rebuild "
+                             "all entries, tornado plots and figures: the one command after a change of the model")
     args = parser.parse_args(argv)
+    if args.regenerate:
+        regenerate(args.regenerate)
+        return
     data = load()
     for spec in args.baseline:
         name, _, path = spec.partition("=")
@@ -231,7 +288,8 @@ def main(argv=None) -> None:
         entry = {"recording": Path(args.recording).name, "command": _command(recording.metadata.get("command")),
                  "config": recording.metadata.get("config"), **statistics(recording), **budgets(recording)}
         previous = data["recordings"].get(args.label, {})
-        entry["ppl"] = _ppl(args.ppl, args.ppl_note) or previous.get("ppl")
+        same = _relevant(previous.get("config")) == _relevant(entry["config"])   # a perplexity of the same model
+        entry["ppl"] = _ppl(args.ppl, args.ppl_note) or (previous.get("ppl") if same else None)
         data["recordings"][args.label] = entry
         if args.dense_reference:
             data["dense_reference"] = args.label

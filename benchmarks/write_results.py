@@ -328,7 +328,8 @@ EXAMPLE_END = "<!-- end of the worked example -->"
 EXAMPLE_LABEL = "spikellm-w4a4-t2"
 TERMS = {"synaptic_j": "synaptic compute", "neuron_j": "neuron updates", "hop_j": "spike hops",
          "int_mac_j": "integer MACs", "mac_j": "fp16 MACs", "fp_j": "floating-point remainder",
-         "mem_weights_j": "memory: weights per op (1 MB SRAM)", "mem_operands_j": "memory: attention operands",
+         "mem_weights_j": "memory: weights (synapse reads per op; dense: by its dataflow)",
+         "mem_accumulator_j": "memory: accumulator registers", "mem_operands_j": "memory: attention operands",
          "mem_spikes_j": "memory: spikes", "mem_activations_j": "memory: activations",
          "mem_membrane_j": "memory: membranes", "mem_dram_j": "memory: DRAM weight stream"}
 
@@ -342,6 +343,7 @@ def energy_example(data) -> str:
     e = recs[label]
     s = e["presets"]["45nm-fp16"]["memory"]
     t, tokens = s["terms"], e["tokens"]
+    a, w = s.get("dense_int_abits", 4), s.get("wbits") or 4   # the dense-int width (carried) and weight bits
     lines = [EXAMPLE_START, "", f"Recording `{label}` ({e['tokens']} tokens, {e['blocks']} blocks; `{e['command']}`), "
              "`--hardware 45nm-fp16`, memory on. Counts (exact, from the recording):", "",
              "| count | value |", "|---|---|",
@@ -364,8 +366,9 @@ def energy_example(data) -> str:
               "By hand from the counts: dense fp16 compute = "
               f"{s['ann_macs']:.4g} MACs × 1.5 pJ = {s['ann_macs'] * 1.5e-12:.4g} J; the spiking model's remainder = "
               f"{s['macs']:.4g} × 1.5 pJ = {s['macs'] * 1.5e-12:.4g} J; its neuron updates = {s['neuron_steps']:.4g} × "
-              f"0.1 pJ = {s['neuron_steps'] * 0.1e-12:.4g} J; the dense-int integer MACs (4×4-bit multiply 0.05 pJ + "
-              f"int32 add 0.1 pJ) = {s['int_macs']:.4g} × 0.15 pJ = {s['int_macs'] * 0.15e-12:.4g} J.", "",
+              f"0.1 pJ = {s['neuron_steps'] * 0.1e-12:.4g} J; the dense-int integer MACs ({a}×{w}-bit multiply "
+              f"{0.2 * a * w / 64:.4g} pJ + int32 add 0.1 pJ) = {s['int_macs']:.4g} × {0.2 * a * w / 64 + 0.1:.4g} pJ = "
+              f"{s['int_macs'] * (0.2 * a * w / 64 + 0.1) * 1e-12:.4g} J.", "",
               f"Ratios: spiking / dense int = {s['ratio_vs_dense_int']:.3f}, spiking / dense fp16 = "
               f"{s['ratio_vs_dense_fp16']:.3f}; per token {s['energy_per_token_j']:.3g} J, "
               f"{s['dense_int_energy_per_token_j']:.3g} J and {s['dense_fp16_energy_per_token_j']:.3g} J.", "",

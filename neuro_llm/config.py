@@ -8,7 +8,8 @@ Activation spikes come in two codes:
 * ``ternary`` (SDLLM): signed, symmetric counts; a spike is ``-k..k`` (``k = 1``: -1/0/+1). By default
   (``threshold="mean"``, the authors' released code) the per-token threshold is ``mean|x| / threshold_k``
   and the count ``round(x / Δ)`` is bounded only by ``count_cap`` (``None``: unbounded), so the train is
-  as long as the largest count needs; ``spike_train="bitwise"`` sends counts bit by bit. ``abits`` then
+  as long as the largest count needs; ``spike_train="bitwise"`` (the default, as SpikingBrain's W8ASpike)
+  sends counts bit by bit, ``"ternary"`` fires a count ``c`` as ``|c|`` unit spikes. ``abits`` then
   only says whether activations spike (``< 16``) or stay floating point (16): SDLLM's counts have no bit
   width, and any other ``abits`` is refused (bound the counts with ``count_cap = 2**(b-1) - 1`` instead).
   ``threshold="max"`` is the old max-scaled code (``Δ = max|x| / (2**(abits-1) - 1)``, ``(2**(abits-1) - 1)
@@ -29,6 +30,9 @@ SALIENCY = ("first", "second")
 SPIKING_METHODS = ("spikellm", "sdllm")
 THRESHOLDS = ("mean", "max")            # sdllm: adaptive mean|x|/k (authors' code) | old max-scaled comparison
 SPIKE_TRAINS = ("ternary", "bitwise")   # sdllm (mean threshold): unit ±1 trains | bit-by-bit ±1 trains
+# SDLLM's lab (BICLab, SpikingBrain-7B W8ASpike, SpikeCountBitwiseNode) sends counts bit by bit: ~1.2 events
+# per activation on SmolLM2 against ~3 for unit ternary trains (benchmarks/results/energy_smollm2.json)
+DEFAULT_SPIKE_TRAIN = "bitwise"
 DEFAULT_THRESHOLD_K = 3.0               # the authors' default (SpikingBrain-7B quant_linear.py, report A.8)
 DEFAULT_COUNT_CAP = None                # by measurement (sdllm_curve.py): cap 15 at k=3 clips 1 %, ppl 42 -> 1.9e6
 MODES = ("explicit", "collapsed")
@@ -61,7 +65,7 @@ class SpikeConfig:
     threshold: str = "mean"             # sdllm: "mean" = mean|x|/threshold_k per token | "max" (old comparison)
     threshold_k: float = DEFAULT_THRESHOLD_K   # sdllm: larger k = lower threshold, more spikes, finer code
     count_cap: int | None = DEFAULT_COUNT_CAP  # sdllm: |count| ≤ cap (membrane clipping); None = no cap
-    spike_train: str = "ternary"        # sdllm: "ternary" (a count c fires |c| ±1 spikes) | "bitwise"
+    spike_train: str = DEFAULT_SPIKE_TRAIN  # sdllm: "bitwise" (c sent bit by bit, SpikingBrain's W8ASpike) | "ternary"
     omniquant_batch: int | None = None  # OmniQuant: windows per optimizer step (None: the world size, 1 alone)
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -135,7 +139,7 @@ class SpikeConfig:
             raise ValueError(f"count_cap must be an integer >= 1 (or none: no cap), got {cap!r}")
         changed = [name for name, value, default in (
             ("threshold", self.threshold, "mean"), ("threshold-k", k, DEFAULT_THRESHOLD_K),
-            ("count-cap", cap, DEFAULT_COUNT_CAP), ("spike-train", self.spike_train, "ternary"))
+            ("count-cap", cap, DEFAULT_COUNT_CAP), ("spike-train", self.spike_train, DEFAULT_SPIKE_TRAIN))
             if value != default]
         if self.method != "sdllm" and changed:
             raise ValueError(f"--{', --'.join(changed)}: sdllm options, not for method {self.method!r}")
@@ -149,7 +153,8 @@ class SpikeConfig:
                              f"for them: bound them with --count-cap {2 ** (self.abits - 1) - 1} "
                              f"(±(2**(abits-1)-1)), or use --threshold max for the old {self.abits}-bit code")
         if self.adaptive and self.spike_train == "bitwise" and (self.spike_levels or 1) != 1:
-            raise ValueError("the bitwise spike train sends ±1 spikes: drop --spike-levels")
+            raise ValueError("the bitwise spike train (the default) sends ±1 spikes: drop --spike-levels, or give "
+                             "--spike-train ternary for level-k spikes")
 
     # -- derived ------------------------------------------------------------------------------------
     @property

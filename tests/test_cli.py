@@ -188,7 +188,9 @@ def test_energy_and_plot_record_their_configuration(capsys, recording, tmp_path)
     result = json.loads(out.read_text())
     assert result["run_config"] == {"command": "energy", "recording": str(recording), "hardware": "loihi",
                                     "payload_sops": False, "memory": True, "binary_spikes": "unary",
-                                    "convention": "ours"}
+                                    "convention": "ours", "dataflow": "weight-stationary",
+                                    "neuron_policy": "lockstep", "placement": "stream", "kv": "spiking",
+                                    "weight_bits": None, "dense_abits": "carried", "sweep": False, "plot": None}
     assert result["neuro_llm_version"] == cli._version() and result["ratio"] > 0
     code, _, err = run(capsys, "plot", recording, "--out-dir", tmp_path / "figs", "--json", tmp_path / "plot.json")
     assert code == 0, err

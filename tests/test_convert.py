@@ -15,7 +15,7 @@ ENCODINGS = {  # name: SpikeConfig overrides
     "t4": dict(method="spikellm", abits=4, salient=0.2, extra_steps=2),
     "binary-IF": dict(method="spikellm", abits=4, spike_levels=2, salient=0.1, extra_steps=1),
     "ternary": dict(method="sdllm", abits=4),
-    "ternary-k7": dict(method="sdllm", abits=4, spike_levels=7),
+    "ternary-k7": dict(method="sdllm", abits=4, spike_levels=7, spike_train="ternary"),
     "sdllm-cap2": dict(method="sdllm", threshold_k=4.0, count_cap=2),
     "sdllm-bitwise": dict(method="sdllm", spike_train="bitwise"),
     "sdllm-bitwise-cap5": dict(method="sdllm", threshold_k=1.5, spike_train="bitwise", count_cap=5),

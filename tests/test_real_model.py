@@ -12,7 +12,7 @@ ENCODINGS = {
     "t1": dict(method="spikellm", wbits=4, abits=4, salient=0.0, extra_steps=0),
     "t2": dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=1),
     "t4": dict(method="spikellm", wbits=4, abits=8, salient=0.1, extra_steps=2),
-    "ternary": dict(method="sdllm", wbits=4, abits=4),
+    "ternary": dict(method="sdllm", wbits=4, abits=4, spike_train="ternary"),   # bitwise is the default now
 }
 
 

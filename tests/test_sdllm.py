@@ -154,6 +154,7 @@ def test_omniquant_fake_quantization_is_the_adaptive_quantizer():
     (dict(spike_train="morse"), "unknown spike train"),
     (dict(threshold="max", count_cap=7), "not of the max-scaled comparison code"),
     (dict(spike_train="bitwise", spike_levels=2), "drop --spike-levels"),
+    (dict(spike_levels=2), "--spike-train ternary"),   # bitwise is the default
 ])
 def test_bad_sdllm_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -164,7 +165,10 @@ def test_sdllm_knobs_belong_to_sdllm_and_abits_only_switches_spikes():
     with pytest.raises(ValueError, match="sdllm options"):
         SpikeConfig(method="spikellm", threshold_k=2.0)
     config = SpikeConfig(method="sdllm", count_cap="none", threshold_k=2)
-    assert config.count_cap is None and config.code == SpikeCode("ternary", 1, k=2.0)
+    # the default train is bitwise, as SpikingBrain's W8ASpike (SpikeCountBitwiseNode)
+    assert config.count_cap is None and config.code == SpikeCode("ternary", 1, k=2.0, bitwise=True)
+    assert SpikeConfig(method="sdllm", spike_train="ternary").code == SpikeCode("ternary", 1, k=3.0)
+    assert SpikeConfig(method="sdllm", spike_train="ternary", spike_levels=2).code == SpikeCode("ternary", 2, k=3.0)
     assert SpikeConfig(method="sdllm", count_cap=15, spike_train="bitwise").code == \
         SpikeCode("ternary", 1, k=3.0, cap=15, bitwise=True)
     assert not SpikeConfig(method="sdllm", abits=16).quantizes_activations  # W4A16: no spikes

@@ -118,7 +118,7 @@ def _add_spiking(p: argparse.ArgumentParser) -> None:
                         f"(default {_cap_text(_default('count_cap'))})")
     g.add_argument("--spike-train", choices=SPIKE_TRAINS, default=None,
                    help="sdllm: 'ternary' = a count c fires |c| spikes of ±1; 'bitwise' = c sent bit by bit, "
-                        "sign-magnitude (popcount(|c|) spikes) (default ternary)")
+                        "sign-magnitude (popcount(|c|) spikes) (default bitwise, as SpikingBrain's W8ASpike)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding wikitext-2/{valid,test}.txt (default: $NEURO_LLM_DATA or ../shared/data)")
 
