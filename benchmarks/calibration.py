@@ -96,7 +96,7 @@ def main() -> None:
              f"{seqlen} tokens, {device}", "", "| method | seconds per block |", "|---|---|"]
     lines += [f"| {r['method']} | {r['seconds_per_block']:.2f} |" for r in rows]
     report.write_report(report.stem("calibration", args.device, args.tiny), result,
-                        "\n".join(lines) + "\n")
+                        "\n".join(lines) + "\n", device=args.device, dtype=args.dtype)
 
 
 if __name__ == "__main__":

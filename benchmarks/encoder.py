@@ -154,7 +154,7 @@ def main() -> None:
              f"{repeats}", "", "| T | encoder | µs | × memory floor |", "|---|---|---|---|"]
     lines += [f"| {r['steps']} | {r['encoder']} | {r['seconds'] * 1e6:.1f} | {r['vs_floor']:.1f} |" for r in rows]
     report.write_report(report.stem("encoder", args.device, args.tiny), result,
-                        "\n".join(lines) + "\n")
+                        "\n".join(lines) + "\n", device=args.device)
 
 
 if __name__ == "__main__":

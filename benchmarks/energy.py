@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -160,9 +159,8 @@ def load() -> dict:
 
 
 def save(data: dict) -> None:
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, RESULTS)
+    from neuro_llm.core.provenance import write_result
+    write_result(RESULTS, data, device="cpu")
 
 
 def _ppl(path: str | None, note: str | None = None) -> dict | None:

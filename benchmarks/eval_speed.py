@@ -107,7 +107,8 @@ def main() -> None:
               "shape": shape, "rows": rows}
     report.write_report(report.stem("eval_speed", args.device, args.tiny), result,
                         f"Perplexity windows of a {layers}-block LLaMA-2-7B-shaped model ({seqlen} tokens, W4A4 t2, "
-                        f"SpikeStats observing the spiking runs), {device}\n\n" + "\n".join(lines) + "\n")
+                        f"SpikeStats observing the spiking runs), {device}\n\n" + "\n".join(lines) + "\n",
+                        device=args.device)
 
 
 if __name__ == "__main__":

@@ -324,7 +324,8 @@ def main() -> None:
     result = {"device": device, "torch": torch.__version__, "tiny": args.tiny, "spiking_dtype": args.dtype,
               "wbits": 4, "abits": 4, "repeats": repeats, "rows": rows}
     report.write_report(report.stem("gpu_layer", args.device, args.tiny), result,
-                        f"W4A4 spiking ({args.dtype}) vs dense, {device}, best of {repeats}\n\n{table(rows)}\n")
+                        f"W4A4 spiking ({args.dtype}) vs dense, {device}, best of {repeats}\n\n{table(rows)}\n",
+                        device=args.device, dtype=args.dtype)
 
 
 if __name__ == "__main__":

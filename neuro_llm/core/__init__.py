@@ -1,0 +1,1 @@
+"""Core pieces that import nothing else of neuro-llm: specs, errors, provenance."""
