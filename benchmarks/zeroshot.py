@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from presets import CALIBRATION, PRESETS  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "zeroshot.json"
+BASELINES = RESULTS.with_name("zeroshot_baselines.json")   # chance and majority-class rates (no model needed)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -74,7 +75,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="keep each calibrated model here (DIR/<preset>-<budget>) and reuse it on a rerun")
+    parser.add_argument("--baselines", action="store_true",
+                        help=f"only write each task's chance and majority-class rates to {BASELINES.name} (no model)")
     args = parser.parse_args()
+    if args.baselines:
+        from neuro_llm.core.provenance import write_result
+        from neuro_llm.eval.tasks.evaluate import baselines
+        write_result(BASELINES, {"limit": args.limit, "tasks": {name: baselines(name, args.limit) for name in args.tasks}})
+        print(f"wrote {BASELINES}")
+        return
     base, tok = load_model("smollm2-135m", device=args.device)
     for preset in args.presets:
         settings = PRESETS[preset]
