@@ -1,6 +1,5 @@
 """What the benchmark scripts share: the device's name, the best of repeated timings, and results written as
-JSON with its provenance (whole or not at all, :func:`neuro_llm.core.provenance.write_result`) with a Markdown
-table beside it."""
+JSON with its provenance (whole or not at all, :func:`neuro_llm.core.provenance.write_result`)."""
 from __future__ import annotations
 
 import os
@@ -47,8 +46,8 @@ def write_json(path: Path, result: dict, **provenance) -> Path:
 
 
 def write_report(stem: str, result: dict, table: str, **provenance) -> Path:
-    """``results/<stem>.json`` (with its provenance) and the table as ``results/<stem>.md``; prints the table."""
+    """``results/<stem>.json`` (with its provenance); prints the table (``docs/results.md`` renders it from the
+    JSON with the script's ``markdown(result)``: no table is kept beside the JSON, where it could be edited)."""
     out = write_json(RESULTS / f"{stem}.json", result, **provenance)
-    out.with_suffix(".md").write_text(table)
     print(table)
     return out
