@@ -1,4 +1,4 @@
-"""No hand-typed numbers in the README: every decimal figure of its prose is a value (at the printed digits) of
+"""No hand-typed numbers in the README and docs/concepts.md: every decimal figure of their prose is a value (at the printed digits) of
 a result JSON under ``benchmarks/results`` that records where it came from, and the quick-start line is the
 one ``benchmarks/write_results.py`` renders from ``golden.json``.
 
@@ -81,8 +81,17 @@ CLAIMS = [
     ("14.8", "energy_smollm2.json", r"spikellm-w4a4-t2/presets/loihi/memory/ratio_vs_dense_int$"),
     ("9.3", "energy_smollm2.json", r"sdllm-w4a4/presets/loihi/memory/ratio_vs_dense_int$"),
 ]
-# figures in the README that are not results (each with the reason)
-NOT_RESULTS = {"2.0": "SpikingJelly 2.0, a version"}
+# docs/concepts.md's measured figures
+CONCEPTS_CLAIMS = [
+    ("42.1", "sdllm_curve.json", r"^\[\d+\]/ppl$"),
+    ("1.9", "sdllm_curve.json", (r"^\[\d+\]/ppl$", 1e-6)),     # 1.9·10⁶
+]
+# figures that are not results (each with the reason)
+NOT_RESULTS = {"2.0": "SpikingJelly 2.0, a version", "8.9": "CUDA compute capability",
+               "1.13": "SpikingBrain report's figure, quoted as theirs", "3.0": "a default (k = 3.0)",
+               "2604.16475": "arXiv id", "2509.05276": "arXiv id"}
+DOCS = {"README.md": CLAIMS, "docs/concepts.md": CONCEPTS_CLAIMS}
+ALL_CLAIMS = [(doc, *claim) for doc, claims in DOCS.items() for claim in claims]
 
 
 def leaves(node, path=""):
@@ -124,26 +133,27 @@ def figures(text: str) -> list[str]:
     return re.findall(r"(?<![\w.\-])(\d+\.\d+)(?![\w.]*\d)", text)
 
 
-def test_every_readme_figure_is_claimed():
-    """A decimal figure in the README's prose that no claim binds to a result is hand-typed: bind it or remove it."""
-    text = prose((ROOT / "README.md").read_text(encoding="utf-8"))
-    claimed = {figure for figure, *_ in CLAIMS}
+@pytest.mark.parametrize("doc", list(DOCS))
+def test_every_figure_is_claimed(doc):
+    """A decimal figure in the prose that no claim binds to a result is hand-typed: bind it or remove it."""
+    text = prose((ROOT / doc).read_text(encoding="utf-8"))
+    claimed = {figure for figure, *_ in DOCS[doc]}
     loose = sorted({f for f in figures(text) if f not in claimed and f not in NOT_RESULTS}, key=float)
-    assert not loose, f"README figures bound to no result (tests/test_docs_numbers.py CLAIMS): {loose}"
+    assert not loose, f"{doc}: figures bound to no result (tests/test_docs_numbers.py): {loose}"
 
 
-@pytest.mark.parametrize("figure, name, where", CLAIMS, ids=[f"{c[0]}-{c[1]}" for c in CLAIMS])
-def test_readme_figure_equals_its_result(figure, name, where):
-    text = prose((ROOT / "README.md").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("doc, figure, name, where", ALL_CLAIMS, ids=[f"{c[0]}:{c[1]}-{c[2]}" for c in ALL_CLAIMS])
+def test_figure_equals_its_result(doc, figure, name, where):
+    text = prose((ROOT / doc).read_text(encoding="utf-8"))
     assert re.search(rf"(?<![\w.]){re.escape(figure)}(?![\w.]*\d)", text), \
-        f"{figure} is no longer in the README: drop its claim"
+        f"{figure} is no longer in {doc}: drop its claim"
     path = RESULTS / name
     assert path.exists(), f"{name} is gone: the README's {figure} has no source"
     values = candidates(json.loads(path.read_text()), where)
     assert values, f"{name} holds no value where the claim looks ({where})"
     assert figure in {printed(v, figure) for v in values}, \
-        (f"README says {figure}, {name} now says {sorted({printed(v, figure) for v in values})[:8]}: quote the "
-         "regenerated number (README and this claim)")
+        (f"{doc} says {figure}, {name} now says {sorted({printed(v, figure) for v in values})[:8]}: quote the "
+         "regenerated number (the doc and this claim)")
 
 
 def test_quick_start_line_is_the_golden_run():
