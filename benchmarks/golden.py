@@ -93,8 +93,9 @@ def compare(measured: dict, golden: dict, tolerance: dict = TOLERANCE) -> list[s
 def main(argv=None) -> None:
     import torch
 
-    from neuro_llm.core.provenance import write_result
+    from neuro_llm.core.provenance import git_state, write_result
 
+    git_state()   # the commit (and dirty flag) as the run starts: what the numbers were computed with
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=GOLDEN)
     args = parser.parse_args(argv)

@@ -59,6 +59,8 @@ def main(argv=None) -> int:
               f"{RECORD.relative_to(ROOT)} (pass --out FILE for a dry run)", file=sys.stderr)
         return 2
     os.chdir(ROOT)
+    from neuro_llm.core.provenance import git_state
+    git_state()   # the commit (and dirty flag) as the tier starts
     recorder = Recorder()
     start = time.time()
     status = int(pytest.main(["-m", "gpu", "-q", "-p", "no:cacheprovider", *extra], plugins=[recorder]))
