@@ -623,7 +623,7 @@ def golden_section(g) -> list[str]:
         return []
     out = [*source("golden.json", g),
            f"SmolLM2-135M, WikiText-2 test, {g['max_windows']} windows of {g['seqlen']} tokens, CPU, float32; "
-           f"`{g['readme_command']}` is the first row. `tests/test_golden.py` re-runs them and fails when a number "
+           f"`{g['readme_command']}` is the spikellm-w4a4-t2 explicit row. `tests/test_golden.py` re-runs them and fails when a number "
            "moves by more than the tolerance: half a unit of the last printed digit (ppl, spike bits and events per "
            "activation to 3 decimals, firing rate to 4), integer totals exactly.", "",
            "| run | mode | ppl | spike events / activation | spike bits | firing rate | spike events | tokens | s |",
