@@ -91,12 +91,18 @@ def main() -> None:
         log(f"{name}: {seconds:.2f} s per block")
     device = report.device_name(args.device)
     result = {"device": device, "shape": shape, "dtype": args.dtype, "windows": windows, "seqlen": seqlen,
-              "wbits": 4, "abits": 4, "rows": rows}
-    lines = [f"W4A4 calibration of one {'tiny' if args.tiny else '7B'}-shaped block ({args.dtype}), {windows} × "
-             f"{seqlen} tokens, {device}", "", "| method | seconds per block |", "|---|---|"]
-    lines += [f"| {r['method']} | {r['seconds_per_block']:.2f} |" for r in rows]
-    report.write_report(report.stem("calibration", args.device, args.tiny), result,
-                        "\n".join(lines) + "\n")
+              "wbits": 4, "abits": 4, "tiny": args.tiny, "rows": rows}
+    report.write_report(report.stem("calibration", args.device, args.tiny), result, markdown(result),
+                        device=args.device, dtype=args.dtype)
+
+
+def markdown(result: dict) -> str:
+    """The table of a result (``docs/results.md`` renders it from the JSON)."""
+    lines = [f"W4A4 calibration of one {'tiny' if result.get('tiny') else '7B'}-shaped block ({result['dtype']}), "
+             f"{result['windows']} × {result['seqlen']} tokens, {result['device']}", "",
+             "| method | seconds per block |", "|---|---|"]
+    lines += [f"| {r['method']} | {r['seconds_per_block']:.2f} |" for r in result["rows"]]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -50,9 +50,8 @@ def main() -> None:
               "significant_digits_agreeing": significant_digits_agreeing(rows["collapsed"]["ppl"], rows["explicit"]["ppl"])}
     out = RESULTS / f"cli_modes_{args.device.split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    from neuro_llm.core.provenance import write_result
+    write_result(out, report, device=args.device)
     print(json.dumps(report, indent=2))
 
 

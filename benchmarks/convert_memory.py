@@ -88,7 +88,7 @@ def main() -> None:
              f"| {args.shape} | {result['fp16_block_bytes'] / mib:.0f} | "
              f"{', '.join(f'{p / mib:.0f}' for p in result['block_peak_bytes'])} | "
              f"{result['max_block_peak_over_fp16_block']:.2f} |\n")
-    report.write_report(f"convert_memory_{args.shape}", result, table)
+    report.write_report(f"convert_memory_{args.shape}", result, table, device="cpu")
 
 
 if __name__ == "__main__":

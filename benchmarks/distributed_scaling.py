@@ -61,7 +61,7 @@ def worker(args) -> None:
     """One rank (started by torchrun): build, calibrate, evaluate; rank 0 writes ``args.out``."""
     from neuro_llm import SpikeConfig, convert, distributed
     from neuro_llm.eval.perplexity import windows_ppl
-    from neuro_llm.io.atomic import write_json_atomic
+    from neuro_llm.core.provenance import write_result
 
     distributed.init(args.device)
     try:
@@ -85,12 +85,13 @@ def worker(args) -> None:
         t2 = time.perf_counter()
         if distributed.is_main():
             memory = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else None
-            write_json_atomic(args.out, {
+            write_result(args.out, {
                 "world_size": distributed.world_size(), "preset": args.preset, "device": args.device,
                 "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
                 "windows": args.windows, "calib_windows": args.calib_windows, "seqlen": args.seqlen,
                 "calibrate_s": t1 - t0, "ppl_s": t2 - t1, "build_s": t0 - started, "ppl": result["ppl"],
-                "nll": result["nll"], "firing_rate": result["firing_rate"], "peak_gpu_bytes": memory})
+                "nll": result["nll"], "firing_rate": result["firing_rate"], "peak_gpu_bytes": memory},
+                device=args.device, seed=0)
     except BaseException as err:
         distributed.announce(err)
         raise
@@ -149,8 +150,9 @@ def main(argv=None) -> int:
         r["calibrate_speedup"] = base["calibrate_s"] / r["calibrate_s"]
         r["ppl_speedup"] = base["ppl_s"] / r["ppl_s"]
     same = len({r["ppl"] for r in rows}) == 1
-    from neuro_llm.io.atomic import write_json_atomic
-    write_json_atomic(out, {"runs": rows, "ppl_equal_across_world_sizes": same, "command": " ".join(sys.argv)})
+    from neuro_llm.core.provenance import write_result
+    write_result(out, {"runs": rows, "ppl_equal_across_world_sizes": same, "command": " ".join(sys.argv)},
+                 device=args.device, seed=0)
     print(table(rows))
     print(f"perplexity equal at every world size: {same}; wrote {out}")
     return 0 if same else 1

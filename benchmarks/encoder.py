@@ -150,11 +150,16 @@ def main() -> None:
     device = report.device_name(args.device)
     result = {"device": device, "tokens": tokens, "channels": channels, "dtype": str(x.dtype),
               "copy_bandwidth_bytes_per_s": bandwidth, "repeats": repeats, "rows": rows}
-    lines = [f"{tokens}×{channels} {x.dtype} activations, {device}, copy {bandwidth / 1e9:.0f} GB/s, best of "
-             f"{repeats}", "", "| T | encoder | µs | × memory floor |", "|---|---|---|---|"]
-    lines += [f"| {r['steps']} | {r['encoder']} | {r['seconds'] * 1e6:.1f} | {r['vs_floor']:.1f} |" for r in rows]
-    report.write_report(report.stem("encoder", args.device, args.tiny), result,
-                        "\n".join(lines) + "\n")
+    report.write_report(report.stem("encoder", args.device, args.tiny), result, markdown(result), device=args.device)
+
+
+def markdown(result: dict) -> str:
+    """The table of a result (``docs/results.md`` renders it from the JSON)."""
+    lines = [f"{result['tokens']}×{result['channels']} {result['dtype']} activations, {result['device']}, copy "
+             f"{result['copy_bandwidth_bytes_per_s'] / 1e9:.0f} GB/s, best of {result['repeats']}", "",
+             "| T | encoder | µs | × memory floor |", "|---|---|---|---|"]
+    lines += [f"| {r['steps']} | {r['encoder']} | {r['seconds'] * 1e6:.1f} | {r['vs_floor']:.1f} |" for r in result["rows"]]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

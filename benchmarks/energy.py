@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -170,11 +169,8 @@ def load() -> dict:
 
 
 def save(data: dict) -> None:
-    from zigzag_check import provenance   # one call site: switches to neuro_llm.core.provenance when it lands
-    data["provenance"] = provenance()
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, RESULTS)
+    from neuro_llm.core.provenance import write_result
+    write_result(RESULTS, data, device="cpu")
 
 
 SDLLM_ONLY = ("threshold", "threshold_k", "count_cap", "spike_train")

@@ -96,18 +96,23 @@ def main() -> None:
         r["vs_dense_eager"] = r["seconds_per_window"] / dense[False]
         if True in dense:
             r["vs_dense_graphed"] = r["seconds_per_window"] / dense[True]
-    lines = ["| config | CUDA graphs | ms / window | / dense bf16 eager | / dense bf16 graphed | set-up ms (once per run) |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        graphed = f"{r['vs_dense_graphed']:.2f}" if "vs_dense_graphed" in r else ""
-        lines.append(f"| {r['config']} | {'yes' if r['cuda_graphs'] else 'no'} | {r['seconds_per_window'] * 1e3:.2f} | "
-                     f"{r['vs_dense_eager']:.2f} | {graphed} | {r['setup_seconds'] * 1e3:.0f} |")
     device = report.device_name(args.device)
     result = {"device": device, "torch": torch.__version__, "layers": layers, "windows": windows, "seqlen": seqlen,
               "shape": shape, "rows": rows}
-    report.write_report(report.stem("eval_speed", args.device, args.tiny), result,
-                        f"Perplexity windows of a {layers}-block LLaMA-2-7B-shaped model ({seqlen} tokens, W4A4 t2, "
-                        f"SpikeStats observing the spiking runs), {device}\n\n" + "\n".join(lines) + "\n")
+    report.write_report(report.stem("eval_speed", args.device, args.tiny), result, markdown(result), device=args.device)
+
+
+def markdown(result: dict) -> str:
+    """The table of a result (``docs/results.md`` renders it from the JSON)."""
+    lines = [f"Perplexity windows of a {result['layers']}-block LLaMA-2-7B-shaped model ({result['seqlen']} tokens, "
+             f"W4A4 t2, SpikeStats observing the spiking runs), {result['device']}", "",
+             "| config | CUDA graphs | ms / window | / dense bf16 eager | / dense bf16 graphed | set-up ms (once per run) |",
+             "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        graphed = f"{r['vs_dense_graphed']:.2f}" if "vs_dense_graphed" in r else ""
+        lines.append(f"| {r['config']} | {'yes' if r['cuda_graphs'] else 'no'} | {r['seconds_per_window'] * 1e3:.2f} | "
+                     f"{r['vs_dense_eager']:.2f} | {graphed} | {r['setup_seconds'] * 1e3:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

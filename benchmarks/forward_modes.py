@@ -95,7 +95,8 @@ def main() -> None:
     device_name = report.device_name(args.device)
     result = {"target": args.target, "device": device_name, "tokens": args.tokens, "wbits": args.wbits,
               "abits": args.abits, "rows": rows}
-    report.write_json(report.RESULTS / f"forward_{args.target}_{args.device.split(':')[0]}.json", result)
+    report.write_json(report.RESULTS / f"forward_{args.target}_{args.device.split(':')[0]}.json", result,
+                      device=args.device)
     print(f"\n{args.target}, {args.tokens} tokens, W{args.wbits}A{args.abits}, {device_name}\n")
     print("| config | time / FP | peak memory / FP | seconds | peak MiB |")
     print("|---|---|---|---|---|")

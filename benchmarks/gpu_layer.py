@@ -323,8 +323,14 @@ def main() -> None:
     device = report.device_name(args.device)
     result = {"device": device, "torch": torch.__version__, "tiny": args.tiny, "spiking_dtype": args.dtype,
               "wbits": 4, "abits": 4, "repeats": repeats, "rows": rows}
-    report.write_report(report.stem("gpu_layer", args.device, args.tiny), result,
-                        f"W4A4 spiking ({args.dtype}) vs dense, {device}, best of {repeats}\n\n{table(rows)}\n")
+    report.write_report(report.stem("gpu_layer", args.device, args.tiny), result, markdown(result),
+                        device=args.device, dtype=args.dtype)
+
+
+def markdown(result: dict) -> str:
+    """The table of a result (``docs/results.md`` renders it from the JSON)."""
+    return (f"W4A4 spiking ({result['spiking_dtype']}) vs dense, {result['device']}, best of {result['repeats']}\n\n"
+            f"{table(result['rows'])}\n")
 
 
 if __name__ == "__main__":

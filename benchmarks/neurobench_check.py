@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -171,16 +170,8 @@ def main(argv=None) -> None:
         },
         "seconds": time.perf_counter() - start,
     }
-    try:
-        from zigzag_check import provenance
-    except ImportError:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from zigzag_check import provenance
-    result["provenance"] = provenance()
-    out = Path(args.out)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, out)
+    from neuro_llm.core.provenance import write_result
+    out = write_result(Path(args.out), json.loads(json.dumps(result, default=float)), device="cpu")
     print(json.dumps(result["comparison"], indent=1, default=float))
     print(f"wrote {out}")
 

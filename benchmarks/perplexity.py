@@ -44,7 +44,8 @@ def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, exp
         result = evaluate_ppl(model, tok, seqlen=seqlen, max_windows=max_windows, mode=None if config.method == "fp" else mode)
         result["seconds"] = time.time() - start
         row[mode] = result
-    return row
+    from neuro_llm.core.provenance import stamp
+    return stamp(row, device=device, dtype="float32", seed=config.seed)
 
 
 def _device_name(device: str) -> str:
@@ -56,9 +57,8 @@ def merge(rows: list[dict], path: Path = RESULTS) -> None:
     old = json.loads(path.read_text()) if path.exists() else []
     keys = {(r["preset"], r["seqlen"], r["max_windows"]) for r in rows}
     merged = [r for r in old if (r["preset"], r["seqlen"], r["max_windows"]) not in keys] + rows
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(merged, indent=2) + "\n")
-    os.replace(tmp, path)
+    from neuro_llm.core.provenance import write_result
+    write_result(path, merged)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """What the benchmark scripts share: the device's name, the best of repeated timings, and results written as
-JSON (whole or not at all, :func:`neuro_llm.io.atomic.write_json_atomic`) with a Markdown table beside it."""
+JSON with its provenance (whole or not at all, :func:`neuro_llm.core.provenance.write_result`)."""
 from __future__ import annotations
 
 import os
@@ -37,16 +37,17 @@ def best_seconds(run, repeats: int, sync) -> float:
     return min(times)
 
 
-def write_json(path: Path, result: dict) -> Path:
-    from neuro_llm.io.atomic import write_json_atomic
+def write_json(path: Path, result: dict, **provenance) -> Path:
+    """``result`` with its ``provenance`` (commit, versions, device, ...; kwargs as
+    :func:`neuro_llm.core.provenance.provenance`'s) as ``path``, whole or not at all."""
+    from neuro_llm.core.provenance import write_result
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_json_atomic(path, result)
+    return write_result(path, result, **provenance)
 
 
-def write_report(stem: str, result: dict, table: str) -> Path:
-    """``results/<stem>.json`` and the table as ``results/<stem>.md``; prints the table."""
-    out = write_json(RESULTS / f"{stem}.json", result)
-    out.with_suffix(".md").write_text(table)
+def write_report(stem: str, result: dict, table: str, **provenance) -> Path:
+    """``results/<stem>.json`` (with its provenance); prints the table (``docs/results.md`` renders it from the
+    JSON with the script's ``markdown(result)``: no table is kept beside the JSON, where it could be edited)."""
+    out = write_json(RESULTS / f"{stem}.json", result, **provenance)
     print(table)
     return out

@@ -70,10 +70,8 @@ def read_rows(path: Path) -> list[dict]:
 def write_row(path: Path, row: dict) -> None:
     """Replace the row with the same key in ``path`` (temp file + rename)."""
     rows = [r for r in read_rows(path) if key(r) != key(row)] + [row]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    os.replace(tmp, path)
+    from neuro_llm.core.provenance import write_result
+    write_result(path, rows)
 
 
 def evaluate(settings: dict, seqlen: int, max_windows: int | None, device: str, budget: str) -> dict:
@@ -90,14 +88,15 @@ def evaluate(settings: dict, seqlen: int, max_windows: int | None, device: str, 
     start = time.time()
     result = evaluate_ppl(model, tok, seqlen=seqlen, max_windows=max_windows, mode="collapsed", progress=False)
     accounting = result.pop("spike_accounting")
-    return {"label": label(settings), "settings": settings, "config": config.to_dict(), "seqlen": seqlen,
+    from neuro_llm.core.provenance import stamp
+    return stamp({"label": label(settings), "settings": settings, "config": config.to_dict(), "seqlen": seqlen,
             "max_windows": max_windows, "budget": budget, "device": _device_name(device),
             "calibration_seconds": calibration_seconds, "eval_seconds": time.time() - start,
             "ppl": result["ppl"], "windows": result["windows"], "tokens": result["tokens"],
             "events_per_activation": result["spike_events"] / result["values"],
             "unit_spikes_per_activation": result["spike_payload"] / result["values"],
             "avg_spike_bits": result["avg_spike_bits"], "spike_events": result["spike_events"],
-            "values": result["values"], "accounting": accounting}
+            "values": result["values"], "accounting": accounting}, device=device, dtype="float32", seed=0)
 
 
 def _device_name(device: str) -> str:

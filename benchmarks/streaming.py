@@ -141,7 +141,7 @@ def main() -> None:
                           f"{f'_b{batch}' if batch > 1 else ''}.json")
 
     if args.convert_only:
-        report.write_json(RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json", base)
+        report.write_json(RESULTS / f"convert_gpu_{args.shape}_{'cuda' if cuda else 'cpu'}.json", base, device=device)
         print(json.dumps({k: v for k, v in base.items() if k != "config"}, indent=1))
         return
     results, streamed = {}, {}
@@ -173,7 +173,7 @@ def main() -> None:
                                   streamed_over_resident=results[batch]["streamed_seconds"] / seconds,
                                   resident_equals_streamed=bool(torch.equal(resident, streamed[batch])))
     for batch, r in results.items():
-        report.write_json(result_path(batch), r)
+        report.write_json(result_path(batch), r, device=device)
         print(json.dumps({k: v for k, v in r.items() if k != "config"}, indent=1))
 
 

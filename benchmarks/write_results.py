@@ -24,6 +24,76 @@ def load(name: str):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+CODE = ("neuro_llm", "neurons", "analysis")   # what the results measure: a change here makes them stale
+STALE = "> **Stale"                           # flag lines: from git, so tests compare the doc without them
+
+
+def _git(*args) -> str | None:
+    import subprocess
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def stale_flag(commits: set) -> list[str]:
+    """A ``> **Stale**`` line when the code under :data:`CODE` changed after any of ``commits`` (or a commit is not
+    in this checkout's history); nothing outside a git checkout."""
+    if not (ROOT / ".git").exists() or _git("rev-parse", "HEAD") is None:
+        return []
+    notes = []
+    for commit in sorted(c for c in commits if c):
+        if _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
+            notes.append(f"commit {commit[:7]} is not in this checkout's history")
+            continue
+        changed = _git("rev-list", "--count", f"{commit}..HEAD", "--", *CODE)
+        if changed and int(changed):
+            notes.append(f"{'/, '.join(CODE)}/ changed in {changed} commit(s) since {commit[:7]}")
+    if not notes:
+        return []
+    return [f"{STALE}:** " + "; ".join(notes) + " — regenerate this table's JSON (its script's docstring gives "
+            "the command), then `python benchmarks/write_results.py`.", ""]
+
+
+def _describe(prov: dict) -> str:
+    versions = prov.get("versions") or {}
+    text = f"commit `{(prov.get('commit') or 'unknown')[:7]}`" + (" (uncommitted changes)" if prov.get("dirty") else "")
+    text += f", {prov.get('device')}" if prov.get("device") else ""
+    text += f", {prov['dtype']}" if prov.get("dtype") else ""
+    text += f", torch {versions['torch']}" if versions.get("torch") else ""
+    return text + (f", `{prov['command']}`" if prov.get("command") else "")
+
+
+def source(name: str, data) -> list[str]:
+    """``Source:`` line of a table: the JSON and the commit (and versions, device, command) that produced it."""
+    link = f"[`benchmarks/results/{name}`](../benchmarks/results/{name})"
+    prov = data.get("provenance") if isinstance(data, dict) else None
+    if prov is None:
+        return [f"Source: {link}, written before results recorded their commit (**provenance unknown**: "
+                "regenerate it to date it).", ""]
+    return [f"Source: {link}: {_describe(prov)}.", "", *stale_flag({prov.get("commit")})]
+
+
+def source_rows(names, rows) -> list[str]:
+    """``Source:`` of a table whose rows carry their own provenance (merged row files), or several files."""
+    names = [names] if isinstance(names, str) else list(names)
+    links = ", ".join(f"[`benchmarks/results/{n}`](../benchmarks/results/{n})" for n in names)
+    commits, unknown = {}, 0
+    for r in rows:
+        prov = r.get("provenance") if isinstance(r, dict) else None
+        if prov and prov.get("commit"):
+            key = prov["commit"][:7] + (" (uncommitted changes)" if prov.get("dirty") else "")
+            commits.setdefault(key, [0, prov["commit"]])[0] += 1
+        else:
+            unknown += 1
+    parts = [f"commit `{k}` ({n} row{'s' if n > 1 else ''})" for k, (n, _) in sorted(commits.items())]
+    if unknown:
+        parts.append(f"**provenance unknown** for {unknown} row{'s' if unknown > 1 else ''} (written before results "
+                     "recorded their commit: regenerate them to date them)")
+    return [f"Source: {links}: " + "; ".join(parts) + ".", "", *stale_flag({c for _, c in commits.values()})]
+
+
 def fmt(value, digits=3):
     if value is None:
         return "–"
@@ -153,6 +223,7 @@ def forward_section() -> list[str]:
     for path in sorted(RESULTS.glob("forward_*.json")):
         r = json.loads(path.read_text())
         out += [f"### {r['target']}, {r['tokens']} tokens, W{r['wbits']}A{r['abits']}, {r['device']}", "",
+                *source(path.name, r),
                 "| config | time / FP | peak memory / FP |", "|---|---|---|"]
         out += [f"| {row['config']} | {row['time_vs_fp']:.2f} | {row['memory_vs_fp']:.2f} |" for row in r["rows"]]
         out.append("")
@@ -168,7 +239,8 @@ def cli_section() -> list[str]:
     for path in sorted(RESULTS.glob("cli_modes_*.json")):
         r = json.loads(path.read_text())
         c, e = r["collapsed"], r["explicit"]
-        out += [f"`{r['command']}` on {r['device']}, each mode a fresh process (model load and calibration included):", "",
+        out += [*source(path.name, r),
+                f"`{r['command']}` on {r['device']}, each mode a fresh process (model load and calibration included):", "",
                 "| mode | perplexity | avg spike bits | firing rate | wall s |", "|---|---|---|---|---|",
                 f"| collapsed | {c['ppl']:.6f} | {fmt(c['avg_spike_bits'])} | {fmt(c['firing_rate'], 4)} | {c['seconds']:.0f} |",
                 f"| explicit | {e['ppl']:.6f} | {fmt(e['avg_spike_bits'])} | {fmt(e['firing_rate'], 4)} | {e['seconds']:.0f} |",
@@ -390,7 +462,25 @@ def update_energy_doc(doc: Path) -> bool:
     return new != text
 
 
-def zeroshot_section(rows) -> list[str]:
+def _se(acc: float, n: int) -> float:
+    """lm-eval's standard error of an accuracy over ``n`` items (the files written before it was stored)."""
+    return (acc * (1 - acc) / (n - 1)) ** 0.5 if n > 1 else float("nan")
+
+
+def above_chance(rows, baselines) -> list[str]:
+    """Tasks where the FP row beats a uniform guess by more than two standard errors."""
+    fp = next((r for r in rows if r["preset"] == "fp"), None)
+    if fp is None or not baselines:
+        return []
+    out = []
+    for t, v in fp["tasks"].items():
+        b = baselines.get("tasks", {}).get(t)
+        if b is not None and v["acc"] - b["chance"] > 2 * v.get("acc_stderr", _se(v["acc"], v["n"])):
+            out.append(t)
+    return out
+
+
+def zeroshot_section(rows, baselines=None) -> list[str]:
     if not rows:
         return []
     tasks = list(dict.fromkeys(t for r in rows for t in r["tasks"]))
@@ -405,15 +495,37 @@ def zeroshot_section(rows) -> list[str]:
                 cells.append("not run")
                 continue
             counts.setdefault(t, set()).add(v["n"])
-            cells.append(f"{v['acc']:.3f}" + (f" / {v['acc_norm']:.3f}" if "acc_norm" in v else ""))
+            se = v.get("acc_stderr", _se(v["acc"], v["n"]))
+            cells.append(f"{v['acc']:.3f} ± {se:.3f}" + (f" / {v['acc_norm']:.3f}" if "acc_norm" in v else ""))
         n = "all" if r["limit"] is None else str(r["limit"])
         partial = "" if len(r["tasks"]) == len(tasks) else " (tasks run only)"
         out.append(f"| {r['preset']} | {n} | " + " | ".join(cells)
                    + f" | {r['avg_acc']:.3f}{partial} | {r['avg_acc_norm']:.3f}{partial} |")
+    known = (baselines or {}).get("tasks", {})
+    if known:
+        for key, name in (("chance", "chance (uniform guess)"), ("majority", "majority class (most frequent answer)")):
+            cells = [f"{known[t][key]:.3f}" if t in known else "–" for t in tasks]
+            out.append(f"| *{name}* | all | " + " | ".join(cells) + " | | |")
     notes = [f"{r['preset']}: {r['note']}." for r in rows if r.get("note")]
-    return out + ["", "Cells: acc / acc_norm (acc_norm where lm-evaluation-harness reports it). Items per task: "
-                  + ", ".join(f"{t} {'/'.join(map(str, sorted(counts[t])))}" for t in tasks if t in counts) + "."
-                  + ("" if not notes else " " + " ".join(notes))]
+    out += ["", "Cells: acc ± its standard error (lm-evaluation-harness's: sqrt(acc (1 − acc) / (n − 1))) / acc_norm "
+            "(where lm-evaluation-harness reports it). Items per task: "
+            + ", ".join(f"{t} {'/'.join(map(str, sorted(counts[t])))}" for t in tasks if t in counts) + "."
+            + ("" if not notes else " " + " ".join(notes))]
+    kept = above_chance(rows, baselines)
+    if kept:
+        out += ["", f"Average acc over the tasks where FP beats a uniform guess by more than two standard errors "
+                f"({', '.join(kept)}; the others are at or below chance for the FP model, so they cannot rank its "
+                "quantized versions):", "", "| preset | avg acc (those tasks) |", "|---|---|"]
+        for r in rows:
+            if all(t in r["tasks"] for t in kept):
+                out.append(f"| {r['preset']} | {sum(r['tasks'][t]['acc'] for t in kept) / len(kept):.3f} |")
+    fp = next((r for r in rows if r["preset"] == "fp"), None)
+    for t in tasks:
+        if fp and t in fp["tasks"] and t in known and fp["tasks"][t]["acc"] < known[t]["majority"]:
+            out += ["", f"{t}: the FP model ({fp['tasks'][t]['acc']:.3f}) scores below always giving the most frequent "
+                    f"answer ({known[t]['majority']:.3f}): the all-task averages include {t}, the average over tasks above "
+                    "chance leaves it out."]
+    return out
 
 
 GPU_LAYER_COLUMNS = (
@@ -427,27 +539,34 @@ GPU_LAYER_COLUMNS = (
 
 def scale_section() -> list[str]:
     """The GPU benchmarks at the papers' scale (tables written by their scripts, streaming from its JSON)."""
+    import calibration
+    import encoder
+    import eval_speed
+    import gpu_layer
+
     out = []
-    for name, title in (("gpu_layer_cuda.md", "One decoder layer, 7B- and 70B-shaped (`benchmarks/gpu_layer.py`)"),
-                        ("gpu_layer_cuda_7b_rerun.md", "The 7B-shaped layer in an earlier run (session 5: before "
-                                                       "the statistics were replayed in CUDA graphs)"),
-                        ("eval_speed_cuda.md", "What `eval` spends per perplexity window (`benchmarks/eval_speed.py`)"),
-                        ("encoder_cuda.md", "The spike encoder alone (`benchmarks/encoder.py`)"),
-                        ("encoder_cuda_rerun.md", "The spike encoder alone, re-run (the current kernel)"),
-                        ("calibration_cuda.md", "Calibration time per 7B-shaped block (`benchmarks/calibration.py`)")):
-        path = RESULTS / name
-        if path.exists():
-            out += [f"### {title}", "", path.read_text().strip(), ""]
-            if name == "gpu_layer_cuda.md":
+    for name, script, title in (
+            ("gpu_layer_cuda.json", gpu_layer, "One decoder layer, 7B- and 70B-shaped (`benchmarks/gpu_layer.py`)"),
+            ("eval_speed_cuda.json", eval_speed, "What `eval` spends per perplexity window (`benchmarks/eval_speed.py`)"),
+            ("encoder_cuda.json", encoder, "The spike encoder alone (`benchmarks/encoder.py`)"),
+            ("encoder_cuda_rerun.json", encoder, "The spike encoder alone, re-run (the current kernel)"),
+            ("calibration_cuda.json", calibration, "Calibration time per 7B-shaped block (`benchmarks/calibration.py`)")):
+        data = load(name)
+        if data:
+            out += [f"### {title}", "", *source(name, data), script.markdown(data).strip(), ""]
+            if data.get("note"):
+                out += [f"Note recorded with the run: {data['note']}", ""]
+            if name == "gpu_layer_cuda.json":
                 out += [GPU_LAYER_COLUMNS, ""]
-    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("streaming_*_cuda*.json"))]
+    names = sorted(p.name for p in RESULTS.glob("streaming_*_cuda*.json"))
+    rows = [load(n) for n in names]
     if rows:
         out += ["### Whole models streamed through one GPU (`benchmarks/streaming.py`)", "",
                 "Built on the `meta` device, each block filled with random weights on the GPU just before its "
                 "(data-free, RTN W4A4 t1) conversion, then simulated layer by layer — `windows` windows of "
                 f"{rows[0]['tokens']} tokens through each block per pass — with blocks streamed from pinned host "
                 "memory, and again with every block resident. Copy floor: one block's host bytes over the measured "
-                "pinned host-to-device bandwidth (a streamed layer cannot take less).", "",
+                "pinned host-to-device bandwidth (a streamed layer cannot take less).", "", *source_rows(names, rows),
                 "| shape | windows | 4-bit packed transfer | layers | convert s | convert peak GiB | spiking block GiB "
                 "| copy floor ms/layer | streamed ms/layer | resident ms/layer | streamed / resident | streamed peak GiB "
                 "| same logits |",
@@ -461,25 +580,31 @@ def scale_section() -> list[str]:
                        f"| {r['streamed_ms_per_layer']:.1f} | {fmt(resident and resident / r['layers'] * 1e3, 1)} "
                        f"| {fmt(r.get('streamed_over_resident'), 2)} | {r['streamed_peak_bytes'] / gib:.2f} "
                        f"| {r.get('resident_equals_streamed', '—')} |")
-        out += ["", "One window a pass, the 70B-shaped model is bound by the copy: its streamed layer runs at the "
-                "copy floor (0.80 GiB of float8 codes a block over PCIe at about 55 GB/s), three times the resident "
-                "layer. The copy is paid once per pass whatever the number of windows, so with four windows a pass "
-                "(`eval --stream`'s default, `--windows-per-pass 4`) it hides behind compute. Packed rows: the host holds "
-                "4-bit codes two to a byte, unpacked on the GPU by one Triton kernel as each block arrives "
+        bound = [r for r in rows if r.get("windows_per_pass", 1) == 1 and not r.get("pack_codes")
+                 and r.get("copy_floor_ms_per_layer") and r.get("streamed_over_resident")]
+        for r in sorted(bound, key=lambda r: -r["layers"])[:1]:
+            out += ["", f"One window a pass, the {r['shape']}-shaped model is bound by the copy: its streamed layer "
+                    f"takes {r['streamed_ms_per_layer']:.1f} ms against a {r['copy_floor_ms_per_layer']:.1f} ms copy "
+                    f"floor ({r['host_block_bytes'] / 2**30:.2f} GiB a block at "
+                    f"{r['h2d_bytes_per_second'] / 1e9:.0f} GB/s), {r['streamed_over_resident']:.1f}× the resident "
+                    "layer."]
+        out += ["", "The copy is paid once per pass whatever the number of windows, so with several windows a pass "
+                "(`eval --stream`'s default, `--windows-per-pass 4`) it hides behind compute. Packed rows: the host "
+                "holds 4-bit codes two to a byte, unpacked on the GPU by one Triton kernel as each block arrives "
                 "(`--pack-codes`, opt-in): half the copy. Packed runs were timed without a resident pass (moving the "
-                "80 blocks back takes minutes): compare them with the unpacked rows' resident times of the same "
-                "shape and windows, from another process. On the 7B shape packing is slower (the copy is already "
-                "hidden; the cause of the extra time was not profiled)."]
+                "blocks back takes minutes): compare them with the unpacked rows' resident times of the same shape "
+                "and windows, from another process."]
         out.append("")
-    converts = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("convert_gpu_*_cuda.json"))]
-    cpu = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("convert_memory_*.json"))
-           if not p.name.endswith("_tiny.json")]
+    convert_names = sorted(p.name for p in RESULTS.glob("convert_gpu_*_cuda.json"))
+    cpu_names = sorted(p.name for p in RESULTS.glob("convert_memory_*.json") if not p.name.endswith("_tiny.json"))
+    converts, cpu = [load(n) for n in convert_names], [load(n) for n in cpu_names]
     if converts or cpu:
         gib = 2 ** 30
         out += ["### Converting a streamed model: peak memory (`benchmarks/streaming.py --convert-only`, "
                 "`benchmarks/convert_memory.py`)", "",
                 "GPU: peak device memory over the whole data-free (RTN W4A4 t1) conversion, finished blocks on the "
                 "host. CPU: peak resident memory while one block is loaded, quantized and rebuilt, per block.", "",
+                *source_rows(convert_names + cpu_names, converts + cpu),
                 "| where | shape | layers | convert s | peak GiB | fp16 block GiB | peak / fp16 block |",
                 "|---|---|---|---|---|---|---|"]
         for r in sorted(converts, key=lambda r: r["layers"]):
@@ -495,6 +620,72 @@ def scale_section() -> list[str]:
     return out
 
 
+def golden_section(g) -> list[str]:
+    """``benchmarks/golden.py``'s runs: the numbers ``tests/test_golden.py`` pins (and the README quotes)."""
+    if not g:
+        return []
+    out = [*source("golden.json", g),
+           f"SmolLM2-135M, WikiText-2 test, {g['max_windows']} windows of {g['seqlen']} tokens, CPU, float32; "
+           f"`{g['readme_command']}` is the spikellm-w4a4-t2 explicit row. `tests/test_golden.py` re-runs them and fails when a number "
+           "moves by more than the tolerance: half a unit of the last printed digit (ppl, spike bits and events per "
+           "activation to 3 decimals, firing rate to 4), integer totals exactly.", "",
+           "| run | mode | ppl | spike events / activation | spike bits | firing rate | spike events | tokens | s |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for name, modes in g["runs"].items():
+        for mode, r in modes.items():
+            out.append(f"| {name} | {mode} | {r['ppl']:.3f} | {fmt(r.get('events_per_activation'))} | "
+                       f"{fmt(r.get('avg_spike_bits'))} | {fmt(r.get('firing_rate'), 4)} | {r.get('spike_events', '–')} "
+                       f"| {r['tokens']} | {r['seconds']:.0f} |")
+    v = g.get("measured_variation", {})
+    moved = {k: x for k, x in v.items() if k != "what" and x}
+    out += ["", f"Explicit == collapsed on the quick-start run: {'yes, bit for bit' if g['explicit_equals_collapsed'] else 'NO'}. "
+            f"Measured variation ({v.get('what', '–')}): "
+            + (", ".join(f"{k} {x:.3g}" for k, x in moved.items()) if moved else "none (every number identical)") + ".", ""]
+    return out
+
+
+def gpu_tier_section(t) -> list[str]:
+    """``benchmarks/gpu_tier.py``'s record: the GPU tier's outcome per test, with the commit and device."""
+    if not t:
+        return []
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(t["counts"].items()))
+    out = [*source("gpu_tier.json", t),
+           f"`python -m pytest -m gpu` on {', '.join(t['devices']) or 'no CUDA device'}: {counts} "
+           f"(pytest exit status {t['pytest_exit_status']}, {t['seconds']:.0f} s).", ""]
+    bad = {k: v for k, v in t["tests"].items() if v["outcome"] != "passed"}
+    if bad:
+        out += ["| test | outcome | reason |", "|---|---|---|"]
+        out += [f"| `{k}` | {v['outcome']} | {v.get('reason', '').replace('|', '/')} |" for k, v in bad.items()]
+        out.append("")
+    return out
+
+
+README = ROOT / "README.md"
+QUICK_START = ("<!-- quick-start line: generated by `python benchmarks/write_results.py` from "
+               "benchmarks/results/golden.json; do not edit by hand -->")
+QUICK_END = "<!-- end of the quick-start line -->"
+
+
+def quick_start(g) -> str:
+    """The line ``neuro-llm eval`` prints for the README's command, from the golden run (what tests pin)."""
+    r = g["runs"]["spikellm-w4a4-t2"]["explicit"]
+    return (f"{QUICK_START}\n`spikellm W4A4 (explicit): ppl {r['ppl']:.3f}, {r['events_per_activation']:.3f} spike "
+            f"events per activation, {r['avg_spike_bits']:.3f} spike bits, firing rate {r['firing_rate']:.4f} over "
+            f"{r['tokens']} tokens in {r['seconds']:.0f} s`\n{QUICK_END}")
+
+
+def update_block(doc: Path, start: str, end: str, block: str) -> bool:
+    """Replace the text between the markers ``start`` … ``end`` (inclusive) in ``doc``; True if it changed."""
+    text = doc.read_text()
+    if not block or start not in text:
+        return False
+    head, rest = text.split(start, 1)
+    new = head + block + rest.split(end, 1)[1]
+    if new != text:
+        doc.write_text(new)
+    return new != text
+
+
 def render() -> str:
     """The whole of docs/results.md, from the JSON files under ``benchmarks/results``."""
     lines = ["# Results", "",
@@ -503,13 +694,20 @@ def render() -> str:
              "and `benchmarks/energy.py`",
              "(see each script's docstring for the command). Model: SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantized to",
              "fp32; already 4-bit upstream). Perplexity: WikiText-2 test, non-overlapping windows; calibration:",
-             "WikiText-2 valid.", ""]
+             "WikiText-2 valid.", "",
+             "Each table names the JSON it comes from and the commit, device and command that produced it (`Source:`); "
+             "a `Stale` line marks a table whose JSON is older than the code it measures (" + ", ".join(f"`{c}/`" for c in CODE)
+             + " changed since its commit).", ""]
+    golden = golden_section(load("golden.json"))
+    if golden:
+        lines += ["## Golden runs (the README's quick start, pinned by tests)", ""] + golden
     ppl = load("perplexity.json")
     if ppl:
-        lines += ["## Perplexity", ""] + perplexity_section(ppl) + targets_section(ppl)
+        lines += ["## Perplexity", "", *source_rows("perplexity.json", ppl)] + perplexity_section(ppl) + targets_section(ppl)
     curve = load("sdllm_curve.json")
     if curve:
-        lines += ["## SDLLM (adaptive threshold) against SpikeLLM: perplexity vs spike events", ""] + sdllm_curve_section(curve)
+        lines += ["## SDLLM (adaptive threshold) against SpikeLLM: perplexity vs spike events", "",
+                  *source_rows("sdllm_curve.json", curve)] + sdllm_curve_section(curve)
     fwd = forward_section()
     if fwd:
         lines += ["## Forward time and peak memory (ratios from one run)", ""] + fwd
@@ -518,18 +716,26 @@ def render() -> str:
         lines += ["## The README's eval, explicit vs collapsed", ""] + cli
     energy = energy_section(load("energy_smollm2.json"))
     if energy:
-        lines += ["## Energy budgets: SmolLM2-135M W4A4, 256 WikiText-2 tokens, all 30 blocks", ""] + energy
+        lines += ["## Energy budgets: SmolLM2-135M W4A4, 256 WikiText-2 tokens, all 30 blocks", "",
+                  *source("energy_smollm2.json", load("energy_smollm2.json"))] + energy
     gemma = load("perplexity_gemma3-270m.json")
     if gemma:
         lines += ["## Gemma 3 270M (second real model: Q4_K_M GGUF, sliding/full attention pattern, GeGLU)", "",
                   "Every window starts with `<bos>` (Gemma is off-distribution without it), so each predicts "
-                  "seqlen − 1 text tokens as for SmolLM2.", ""] + perplexity_section(gemma)
+                  "seqlen − 1 text tokens as for SmolLM2.", "", *source_rows("perplexity_gemma3-270m.json", gemma)] \
+            + perplexity_section(gemma)
     scale = scale_section()
     if scale:
         lines += ["## At the papers' scale on one GPU (ratios from one run)", ""] + scale
+    tier = gpu_tier_section(load("gpu_tier.json"))
+    if tier:
+        lines += ["## GPU test tier (`python benchmarks/gpu_tier.py`)", ""] + tier
     zs = load("zeroshot.json")
     if zs:
-        lines += ["## Zero-shot accuracy", ""] + zeroshot_section(zs)
+        baselines = load("zeroshot_baselines.json")
+        lines += ["## Zero-shot accuracy", "", *source_rows(["zeroshot.json", "zeroshot_baselines.json"],
+                                                            [*zs, *([baselines] if baselines else [])])] \
+            + zeroshot_section(zs, baselines)
     return "\n".join(lines) + "\n"
 
 
@@ -541,6 +747,9 @@ def main() -> None:
     print(f"wrote {DOC}")
     if update_energy_doc(ROOT / "docs" / "energy.md"):
         print("updated the worked example of docs/energy.md")
+    golden = load("golden.json")
+    if golden and update_block(README, QUICK_START, QUICK_END, quick_start(golden)):
+        print("updated the quick-start line of README.md")
 
 
 if __name__ == "__main__":

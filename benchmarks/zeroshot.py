@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from presets import CALIBRATION, PRESETS  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "zeroshot.json"
+BASELINES = RESULTS.with_name("zeroshot_baselines.json")   # chance and majority-class rates (no model needed)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -31,10 +31,8 @@ def read_rows(path: Path) -> list[dict]:
 def write_row(path: Path, row: dict) -> None:
     """Replace the row of the same (preset, limit) in ``path`` (temp file + rename)."""
     rows = [r for r in read_rows(path) if (r["preset"], r["limit"]) != (row["preset"], row["limit"])] + [row]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, indent=2) + "\n")
-    os.replace(tmp, path)
+    from neuro_llm.core.provenance import write_result
+    write_result(path, rows)
 
 
 def averages(tasks: dict) -> dict:
@@ -63,6 +61,7 @@ def calibrated(base, tok, config, saved: Path | None):
 
 def main() -> None:
     from neuro_llm import SpikeConfig, load_model
+    from neuro_llm.core.provenance import stamp
     from neuro_llm.eval.tasks import DEFAULT_TASKS, evaluate_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -76,7 +75,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="keep each calibrated model here (DIR/<preset>-<budget>) and reuse it on a rerun")
+    parser.add_argument("--baselines", action="store_true",
+                        help=f"only write each task's chance and majority-class rates to {BASELINES.name} (no model)")
     args = parser.parse_args()
+    if args.baselines:
+        from neuro_llm.core.provenance import write_result
+        from neuro_llm.eval.tasks.evaluate import baselines
+        write_result(BASELINES, {"limit": args.limit, "tasks": {name: baselines(name, args.limit) for name in args.tasks}})
+        print(f"wrote {BASELINES}")
+        return
     base, tok = load_model("smollm2-135m", device=args.device)
     for preset in args.presets:
         settings = PRESETS[preset]
@@ -93,7 +100,7 @@ def main() -> None:
         for name in todo:
             metrics, _ = evaluate_task(model, tok, name, args.limit, args.batch_size)
             row["tasks"][name] = metrics
-            row.update(averages(row["tasks"]))
+            row.update(averages(row["tasks"]), **stamp({}, device=args.device, seed=config.seed))
             write_row(args.out, row)
             print(preset, name, {k: round(v, 3) for k, v in metrics.items() if k.startswith("acc")},
                   file=sys.stderr, flush=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -37,27 +36,6 @@ PJ = 1e-12
 SMOLLM2_BLOCK = {"self_attn.q_proj": (576, 576), "self_attn.k_proj": (576, 192), "self_attn.v_proj": (576, 192),
                  "self_attn.o_proj": (576, 576), "mlp.gate_proj": (576, 1536), "mlp.up_proj": (576, 1536),
                  "mlp.down_proj": (1536, 576)}
-
-
-def provenance() -> dict:
-    """The run's provenance (one call site: switch to neuro_llm.core.provenance when it lands)."""
-    try:
-        from neuro_llm.core.provenance import provenance as _provenance  # type: ignore
-        return _provenance()
-    except ImportError:
-        import platform
-        import subprocess
-        from importlib.metadata import version
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout)
-        versions = {}
-        for name in ("torch", "zigzag-dse", "neurobench"):
-            try:
-                versions[name] = version(name)
-            except Exception:   # not installed
-                versions[name] = None
-        return {"commit": commit, "dirty": dirty, "python": platform.python_version(), "versions": versions,
-                "command": " ".join(sys.argv)}
 
 
 def _memory(name, bits, cost_64, operands, served, bandwidth=64, bandwidth_max=None) -> dict:
@@ -166,11 +144,8 @@ def main(argv=None) -> None:
                            "statement": f"our weight-stationary formula gives {min(ratios):.2f}-{max(ratios):.2f}x "
                                         "ZigZag's energy-optimal mapping on the same accelerator (above 1: ours "
                                         "charges more, ZigZag found a cheaper loop order)"}
-    result["provenance"] = provenance()
-    out = Path(args.out)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, out)
+    from neuro_llm.core.provenance import write_result
+    out = write_result(Path(args.out), json.loads(json.dumps(result, default=str)), device="cpu")
     print(result["agreement"]["statement"])
     print(f"wrote {out}")
 

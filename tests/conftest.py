@@ -3,13 +3,38 @@ from __future__ import annotations
 
 import os
 
-# Triton kernels run on the CPU through Triton's interpreter in these tests. Set it before anything can
-# import triton (transformers and torch may, depending on the suite's order); there is no GPU here anyway.
-os.environ.setdefault("TRITON_INTERPRET", "1")
+import pytest
+import torch   # torch does not import triton: TRITON_INTERPRET is still free to choose below
+from hypothesis import HealthCheck, settings
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+
+def gpu_session(markexpr: str) -> bool:
+    """Whether this session is the GPU tier: ``-m`` selects ``gpu`` (and not ``not gpu``) on a CUDA machine."""
+    words = markexpr.replace("(", " ").replace(")", " ").split()
+    selects = any(w == "gpu" and (i == 0 or words[i - 1] != "not") for i, w in enumerate(words))
+    return selects and torch.cuda.is_available()
+
+
+def pytest_configure(config):
+    """Triton mode, decided once before any test module is collected (Triton reads TRITON_INTERPRET when a
+    kernel is first defined). The CPU suite runs the kernels through Triton's interpreter on CPU tensors; the
+    GPU tier (``python -m pytest -m gpu`` on a CUDA machine) leaves TRITON_INTERPRET unset so the kernels are
+    compiled for the device. An explicit TRITON_INTERPRET in the environment is kept either way."""
+    if not gpu_session(config.getoption("markexpr") or ""):
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def load_or_skip(name: str):
+    """``load_model(name)``; where its packages are missing, skip saying so — or fail under
+    ``NEURO_LLM_REQUIRE_MODELS=1`` (CI sets it: there a missing model is a broken install, not a choice)."""
+    from neuro_llm import load_model
+
+    try:
+        return load_model(name)
+    except FileNotFoundError as err:
+        if os.environ.get("NEURO_LLM_REQUIRE_MODELS") == "1":
+            pytest.fail(f"NEURO_LLM_REQUIRE_MODELS=1 but {name} is not installed: {err}", pytrace=False)
+        pytest.skip(f"{name} is not installed (its packages are missing): {err}")
 
 # Hypothesis profiles: "ci" (default), "dev" (quick) and "thorough"; choose with HYPOTHESIS_PROFILE=...
 # Tests that set their own max_examples keep it; deadlines are off everywhere (CPU-shared machines).
@@ -82,6 +107,4 @@ def _seeded_generators():
 @pytest.fixture(scope="session")
 def smollm2():
     """The real SmolLM2-135M (loaded once; about half a minute on a CPU)."""
-    from neuro_llm import load_model
-
-    return load_model("smollm2-135m")
+    return load_or_skip("smollm2-135m")

@@ -4,7 +4,8 @@ pipeline on real weights."""
 import pytest
 import torch
 
-from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert, load_model, set_mode
+from conftest import load_or_skip
+from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert, set_mode
 from neuro_llm.eval.data import leading_bos, load_tokens
 
 pytestmark = pytest.mark.slow   # real model: minutes on a CPU; CI runs it
@@ -12,10 +13,7 @@ pytestmark = pytest.mark.slow   # real model: minutes on a CPU; CI runs it
 
 @pytest.fixture(scope="module")
 def gemma():
-    try:
-        return load_model("gemma3-270m")
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
+    return load_or_skip("gemma3-270m")   # fails instead under NEURO_LLM_REQUIRE_MODELS=1 (CI)
 
 
 def ids(tokenizer, model, n=48):

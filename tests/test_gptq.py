@@ -1,8 +1,4 @@
 """GPTQ: error feedback beats round-to-nearest on correlated inputs; codes stay integers on the grid."""
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")  # the fused kernel runs on the CPU through Triton's interpreter
-
 import pytest
 import torch
 

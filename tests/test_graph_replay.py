@@ -94,8 +94,9 @@ def test_adaptive_codes_are_not_captured():
         windows_ppl(sdllm, chunks, progress=False, cuda_graphs=True)
 
 
+@pytest.mark.gpu   # the GPU tier: python -m pytest -m gpu (conftest leaves Triton compiled there)
 @pytest.mark.skipif(not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1",
-                    reason="needs a CUDA device and Triton's compiler (TRITON_INTERPRET=0)")
+                    reason="GPU tier: needs a CUDA device and Triton's compiler (run `python -m pytest -m gpu`)")
 @pytest.mark.parametrize("mode", ["collapsed", "explicit"])
 def test_graphed_perplexity_equals_eager_on_cuda(snn, mode):
     model = convert(tiny_model("llama", layers=2), SpikeConfig(method="spikellm", salient=0.25, extra_steps=1),

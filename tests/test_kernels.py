@@ -1,9 +1,6 @@
 """The fused Triton GIF encoder equals its torch definition bit for bit (on the CPU, through Triton's
 interpreter), and SpikingLinear gives the same output through either path, in both modes."""
 import contextlib
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernel is first built
 
 import pytest
 import torch

@@ -65,6 +65,9 @@ def test_every_kernel_compiles_for_sm90():
     env["PYTHONPATH"] = str(Path(__file__).parents[1])
     env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=env)
-    if out.returncode and ("ptxas" in out.stderr and "not found" in out.stderr or "No module named" in out.stderr):
+    # skip only where Triton's CUDA backend itself is missing; any other import error (ours) fails
+    backend_missing = ("ptxas" in out.stderr and "not found" in out.stderr
+                       or "No module named 'triton.backends.nvidia" in out.stderr)
+    if out.returncode and backend_missing:
         pytest.skip("Triton's CUDA backend (ptxas) is not available here: " + out.stderr.strip().splitlines()[-1])
     assert out.returncode == 0 and "compiled" in out.stdout, out.stderr[-3000:]

@@ -506,6 +506,11 @@ def _provenance(args, config: SpikeConfig | None = None) -> dict:
     return {"run_config": _run_config(args, config), "neuro_llm_version": __version__, "versions": versions()}
 
 
+def _stamp(args, seed: int | None) -> dict:
+    """The device, dtype and seed that a result's ``provenance`` records (:mod:`neuro_llm.core.provenance`)."""
+    return {"device": getattr(args, "device", None), "dtype": getattr(args, "dtype", None), "seed": seed}
+
+
 # ----------------------------------------------------------------------------- commands
 def cmd_info(args) -> dict:
     from neuro_llm.io.models import load_model, resolve_model
@@ -667,6 +672,8 @@ def cmd_simulate(args) -> dict:
         ids = torch.cat([torch.tensor([bos], dtype=ids.dtype), ids[: args.tokens - 1]])
     metadata = {"model": args.model, "method": config.method, "config": config.to_dict(),
                 "command": " ".join(sys.argv), **_provenance(args, config)}
+    from neuro_llm.core.provenance import provenance
+    metadata["provenance"] = provenance(**_stamp(args, config.seed))   # commit, versions, ... (JSON in the header)
     metadata.pop("neuro_llm_version")  # the recording's own header attribute
     result = simulate_to_hdf5(model, ids, args.record, layers=layers, device=args.device, metadata=metadata)
     print(f"recorded {result['tokens']} tokens, firing rate {result['firing_rate']:.4f}, {result['sops']:.3e} SOPs "
@@ -732,8 +739,9 @@ def main(argv: list[str] | None = None) -> int:
             result = COMMANDS[args.command](args) if args.command in COMMANDS else _analysis_command(args)
             distributed.agree()   # every rank finished: only now is anything written (by rank 0)
             if getattr(args, "json", None) and distributed.is_main():
-                from neuro_llm.io.atomic import write_json_atomic
-                write_json_atomic(args.json, {**_provenance(args), **result})
+                from neuro_llm.core.provenance import write_result
+                write_result(args.json, {**_provenance(args), **result},
+                             **_stamp(args, (result.get("config") or {}).get("seed")))
             elif args.command == "info":
                 print(json.dumps(result, indent=2))
     except distributed.RankFailed as err:   # another rank failed; it told every rank

@@ -38,17 +38,34 @@ def score_items(items, lls: list[float]) -> list[dict]:
 
 def evaluate_task(model, tokenizer, name: str, limit: int | None = None, batch_size: int = 16,
                   progress: bool = True) -> tuple[dict, list[dict]]:
-    """(``{"acc", ["acc_norm",] "n", "seconds"}``, per-item predictions) of one task."""
+    """(``{"acc", "acc_stderr", ["acc_norm", "acc_norm_stderr",] "n", "seconds"}``, per-item predictions) of one task."""
     started = time.perf_counter()
     items = load_items(name, limit)
     pairs = [request for item in items for request in item.requests]
     lls = [ll for ll, _ in loglikelihoods(model, tokenizer, pairs, batch_size, progress, desc=name)]
     predictions = score_items(items, lls)
     metrics = {"acc": float(np.mean([p["pred"] == p["gold"] for p in predictions]))}
+    metrics["acc_stderr"] = stderr(metrics["acc"], len(items))
     if "acc_norm" in get_task(name).metrics:
         metrics["acc_norm"] = float(np.mean([p["pred_norm"] == p["gold"] for p in predictions]))
+        metrics["acc_norm_stderr"] = stderr(metrics["acc_norm"], len(items))
     metrics.update(n=len(items), seconds=time.perf_counter() - started)
     return metrics, predictions
+
+
+def stderr(acc: float, n: int) -> float:
+    """Standard error of an accuracy over ``n`` items, as lm-evaluation-harness reports it (the sample standard
+    deviation of the 0/1 scores over √n): ``sqrt(acc (1 - acc) / (n - 1))``."""
+    return float(np.sqrt(acc * (1 - acc) / (n - 1))) if n > 1 else float("nan")
+
+
+def baselines(name: str, limit: int | None = None) -> dict:
+    """What a model that ignores the text scores on ``name``'s items: ``chance`` (a uniform guess, the mean of
+    1 / choices), ``majority`` (always the most frequent gold index, e.g. BoolQ's "yes") and that index."""
+    items = load_items(name, limit)
+    golds = np.bincount([item.gold for item in items])
+    return {"n": len(items), "chance": float(np.mean([1 / len(item.choices) for item in items])),
+            "majority": float(golds.max() / len(items)), "majority_index": int(golds.argmax())}
 
 
 def evaluate_tasks(model, tokenizer, tasks=DEFAULT_TASKS, limit: int | None = None, batch_size: int = 16,
