@@ -43,8 +43,8 @@ def _git(*args: str) -> str | None:
 @lru_cache(maxsize=1)
 def git_state() -> dict:
     """``{"commit": sha or None, "dirty": bool or None}`` of the checkout this module lives in."""
-    if not (ROOT / ".git").exists():
-        return {"commit": None, "dirty": None}
+    if not (ROOT / ".git").exists():   # a copy without git (a remote device): the commit it was copied from, if said
+        return {"commit": os.environ.get("NEURO_LLM_COMMIT"), "dirty": None}
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}
