@@ -177,6 +177,7 @@ def test_compiled_attention_encoder_equals_torch_reference(dtype, dim, explicit,
 @pytest.mark.parametrize("tiles", [1, 2, 3])
 def test_compiled_stats_kernel_equals_torch_reference(dtype, tiles):
     from neuro_llm.spiking import kernels
+    from neuro_llm.spiking.observe import count_stats_reference
 
     dtype = gemm_fp8() if dtype == "float8" else dtype
     g = torch.Generator().manual_seed(tiles)
@@ -187,7 +188,7 @@ def test_compiled_stats_kernel_equals_torch_reference(dtype, tiles):
     x.view(rows, tiles, width)[..., columns:] = 0
     x = x.float().to(dtype).to(CUDA)
     tallies, binned = kernels.count_stats(x, 15, 65, tiles, width, columns)
-    ref_tallies, ref_binned = kernels.count_stats_reference(x, 15, 65, tiles, width, columns)
+    ref_tallies, ref_binned = count_stats_reference(x, 15, 65, tiles, width, columns)
     assert torch.equal(tallies.cpu(), ref_tallies.cpu()) and torch.equal(binned.cpu(), ref_binned.cpu())
     assert int(binned.sum()) == rows * columns
 
