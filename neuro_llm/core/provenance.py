@@ -43,8 +43,10 @@ def _git(*args: str) -> str | None:
 @lru_cache(maxsize=1)
 def git_state() -> dict:
     """``{"commit": sha or None, "dirty": bool or None}`` of the checkout this module lives in."""
-    if not (ROOT / ".git").exists():   # a copy without git (a remote device): the commit it was copied from, if said
-        return {"commit": os.environ.get("NEURO_LLM_COMMIT"), "dirty": None}
+    if os.environ.get("NEURO_LLM_COMMIT"):   # a copy run elsewhere (a GPU device): the commit it was copied from
+        return {"commit": os.environ["NEURO_LLM_COMMIT"], "dirty": None, "given_by": "NEURO_LLM_COMMIT"}
+    if not (ROOT / ".git").exists():
+        return {"commit": None, "dirty": None}
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}
