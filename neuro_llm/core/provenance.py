@@ -124,6 +124,8 @@ def write_result(path, data, **kwargs) -> Path:
     path = Path(path)
     if str(path.parent) not in ("", "."):
         path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, dict) and kwargs.pop("keep_provenance", False) and "provenance" in data:
+        return write_json_atomic(path, data)   # measured elsewhere (a device run), stamped where it was measured
     return write_json_atomic(path, stamp(data, **kwargs) if isinstance(data, dict) else list(data))
 
 
