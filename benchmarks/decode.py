@@ -147,6 +147,20 @@ def graphed_equals_eager(model, prompt: torch.Tensor, steps: int = 3) -> bool:
     return same
 
 
+def markdown(result: dict) -> str:
+    """The table of a result: per-token time of each model, graphed where the device could capture."""
+    rows = result["rows"]
+    how = "graphed" if all("graphed" in r for r in rows) else "eager"
+    lines = [f"| shape | batch | prompt | model | ms per step ({how}) | tokens/s | × dense bf16 | floor ms | "
+             "graphed == eager |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r[how]
+        lines.append(f"| {r['shape']} ({r['layers']} blocks) | {r['batch']} | {r['prompt']} | {r['model']} | "
+                     f"{m['ms_per_token_step']:.3f} | {m['tokens_per_second']:.0f} | {m['ratio_to_dense_bf16']:.2f} | "
+                     f"{r['floor_ms']:.3f} | {r.get('graphed_equals_eager', 'n/a')} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda")
@@ -196,15 +210,7 @@ def main() -> None:
                 row[how]["ratio_to_dense_bf16"] = row[how]["ms_per_token_step"] / base[how]["ms_per_token_step"]
     result = {"device": report.device_name(args.device), "dtype": str(dtype), "bandwidth_bytes_per_s": args.bandwidth,
               "steps": args.steps, "spiking_config": T2, "rows": rows}
-    how = "graphed" if cuda else "eager"
-    lines = ["| shape | batch | prompt | model | ms/step | tokens/s | × dense bf16 | floor ms | graphed == eager |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        m = r[how]
-        lines.append(f"| {r['shape']} ({r['layers']} blocks) | {r['batch']} | {r['prompt']} | {r['model']} | "
-                     f"{m['ms_per_token_step']:.3f} | {m['tokens_per_second']:.0f} | {m['ratio_to_dense_bf16']:.2f} | "
-                     f"{r['floor_ms']:.3f} | {r.get('graphed_equals_eager', 'n/a')} |")
-    table = "\n".join(lines)
+    table = markdown(result)
     print(table)
     report.write_report(report.stem("decode", args.device, args.tiny), result, table)
 

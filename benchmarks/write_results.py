@@ -686,6 +686,39 @@ def update_block(doc: Path, start: str, end: str, block: str) -> bool:
     return new != text
 
 
+BEFORE_CAUSALITY = "cfb9ef1"   # the last commit whose spiking numbers used K encoded over the whole window
+
+
+def _at(commit: str, name: str):
+    text = _git("show", f"{commit}:benchmarks/results/{name}")
+    return None if text is None else json.loads(text)
+
+
+def causality_section() -> list[str]:
+    """What the causality fix (a97dbb6) moved: each re-measured preset beside its number at BEFORE_CAUSALITY, both
+    read from the JSON (the old one from git)."""
+    old, new = _at(BEFORE_CAUSALITY, "perplexity.json"), load("perplexity.json")
+    if not old or not new:
+        return []
+    before = {(r["preset"], r["seqlen"], r["max_windows"]): r["collapsed"]["ppl"] for r in old}
+    out = ["## The causality fix: what moved", "",
+           f"Until a97dbb6, K was spike-encoded per channel over all the tokens of a window, so its thresholds "
+           f"depended on later tokens and earlier logits changed with them (tests/test_causality.py now forbids it). "
+           f"K is now encoded per token (default) or per channel over the tokens so far (`--key-scale running`; the "
+           f"choice is measured in docs/concepts.md). Every preset whose activations spike was re-run; "
+           f"`before` is `benchmarks/results/perplexity.json` at {BEFORE_CAUSALITY} (read from git), with its own "
+           f"device and calibration. Rows measured with the old encoder and not re-run were dropped: omniquant-w2a8 "
+           f"and spikellm-w2a8-t2 (CPU, 16 × 1024), the `sdllm-max-gamma-*` presets (renamed `sdllm-max-*` since), "
+           f"the SDLLM k-curve (`sdllm_curve.json`, flagged stale below), Gemma 3's quantized rows and the zero-shot "
+           f"`sdllm-max-gamma-w4a4` row.", "",
+           "| preset | seqlen | before (K over the window) | now (causal) |", "|---|---|---|---|"]
+    for r in sorted(new, key=lambda r: (preset_order(r), r["preset"])):
+        k = (r["preset"], r["seqlen"], r["max_windows"])
+        if k in before and r["config"]["method"] != "fp" and r["config"].get("abits", 16) < 16:
+            out.append(f"| {r['preset']} | {r['seqlen']} | {fmt(before[k])} | {fmt(r['collapsed']['ppl'])} |")
+    return out + [""]
+
+
 def render() -> str:
     """The whole of docs/results.md, from the JSON files under ``benchmarks/results``."""
     lines = ["# Results", "",
@@ -701,6 +734,7 @@ def render() -> str:
     golden = golden_section(load("golden.json"))
     if golden:
         lines += ["## Golden runs (the README's quick start, pinned by tests)", ""] + golden
+    lines += causality_section()
     ppl = load("perplexity.json")
     if ppl:
         lines += ["## Perplexity", "", *source_rows("perplexity.json", ppl)] + perplexity_section(ppl) + targets_section(ppl)
@@ -724,9 +758,22 @@ def render() -> str:
                   "Every window starts with `<bos>` (Gemma is off-distribution without it), so each predicts "
                   "seqlen − 1 text tokens as for SmolLM2.", "", *source_rows("perplexity_gemma3-270m.json", gemma)] \
             + perplexity_section(gemma)
+    keys = load("key_scale_gemma3-270m_cuda.json")
+    if keys:
+        lines += ["### Gemma 3 270M: K per token vs per channel over the tokens so far (H200)", "",
+                  "The device's transformers (5.17) loads this GGUF differently from the CPU's 5.25 (see the FP row): "
+                  "compare the rows of this table with each other only.", "",
+                  *source_rows("key_scale_gemma3-270m_cuda.json", keys)] + perplexity_section(keys)
     scale = scale_section()
     if scale:
         lines += ["## At the papers' scale on one GPU (ratios from one run)", ""] + scale
+    decode = load("decode_cuda.json")
+    if decode:
+        import decode as decode_script
+        lines += ["## Decoding with the KV cache (`benchmarks/decode.py`)", "", *source("decode_cuda.json", decode),
+                  "Static cache and one captured CUDA graph per decode step on both sides; the spiking model's cache "
+                  "holds the encoded K and V (`EncodedStaticCache`). Floor: weight and KV-cache bytes a step reads, "
+                  "over the HBM bandwidth the JSON names.", "", decode_script.markdown(decode), ""]
     tier = gpu_tier_section(load("gpu_tier.json"))
     if tier:
         lines += ["## GPU test tier (`python benchmarks/gpu_tier.py`)", ""] + tier

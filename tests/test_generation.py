@@ -83,3 +83,24 @@ def test_sampling_is_seeded_and_checked():
         Sampling(temperature=1.0, top_p=0.0)
     with pytest.raises(ValueError, match="temperature"):
         Sampling(temperature=-1.0)
+
+
+def test_generative_tasks_decode_with_the_cache_as_without():
+    """lm-eval's generate_until path (greedy_generate) uses the encoded cache and gives the full forward's text."""
+    from tiny_tasks import tiny_llama, tiny_tokenizer
+
+    from neuro_llm.eval.tasks.generation import greedy_generate
+
+    tok = tiny_tokenizer()
+    model = tiny_llama(len(tok))
+    calib = torch.randint(0, len(tok), (2, 32), generator=torch.Generator().manual_seed(1))
+    snn = convert(model, SpikeConfig(method="spikellm", wbits=4, abits=4), calibration=calib, progress=False)
+    context = "The quick brown fox"
+    text = greedy_generate(snn, tok, context, stop=["\n\n"], max_new_tokens=12)
+    ids = torch.tensor([tok.encode(context)])
+    full, _ = generate_by_full_forward(snn, ids, 12)
+    reference = full[0, ids.shape[1]:].tolist()
+    if tok.eos_token_id in reference:
+        reference = reference[:reference.index(tok.eos_token_id)]
+    expected = tok.decode(reference)
+    assert text == expected[:len(text)] and (text == expected or "\n\n" in expected)

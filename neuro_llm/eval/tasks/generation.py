@@ -1,4 +1,5 @@
-"""Greedy decoding by repeated full forward passes (no KV cache), so custom (spiking) forwards work too."""
+"""Greedy decoding with the KV cache (a spiking model's holds its encoded K and V: equal to re-running the full
+forward at every step, tests/test_generation.py), stopping at stop strings."""
 from __future__ import annotations
 
 import torch
@@ -17,14 +18,22 @@ def greedy_generate(model, tokenizer, context: str, stop: list[str], max_new_tok
 
     The context is left-truncated so that context and new tokens fit the model's context length."""
     ids = encode(tokenizer, context)[-max(1, max_length(model) - max_new_tokens):]
+    from transformers import DynamicCache
+
+    from neuro_llm.generation import cache_argument, new_cache
+
     device = model_device(model)
+    cache = new_cache(model) or DynamicCache(config=model.config)
+    argument = cache_argument(model)
     new: list[int] = []
+    inputs = torch.tensor([ids], device=device)
     for _ in range(max_new_tokens):
-        inputs = torch.tensor([ids + new], device=device)
-        token = int(model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).logits[0, -1].argmax())
+        logits = model(input_ids=inputs, use_cache=True, **{argument: cache}).logits
+        token = int(logits[0, -1].argmax())
         if token == tokenizer.eos_token_id:
             break
         new.append(token)
         if any(s in tokenizer.decode(new) for s in stop):
             break
+        inputs = torch.tensor([[token]], device=device)
     return cut_at_stop(tokenizer.decode(new), stop)
