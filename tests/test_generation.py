@@ -104,3 +104,31 @@ def test_generative_tasks_decode_with_the_cache_as_without():
         reference = reference[:reference.index(tok.eos_token_id)]
     expected = tok.decode(reference)
     assert text == expected[:len(text)] and (text == expected or "\n\n" in expected)
+
+
+def test_generate_command_writes_what_the_full_forward_decodes(tmp_path, capsys):
+    """`neuro-llm generate` on a saved spiking model: the JSON's tokens are the full forward's greedy tokens."""
+    import json
+
+    from tiny_tasks import tiny_llama, tiny_tokenizer
+
+    from neuro_llm.cli import main as cli
+    from neuro_llm.io.saving import load_spiking_model, save_spiking_model
+
+    tok = tiny_tokenizer()
+    calib = torch.randint(0, len(tok), (2, 32), generator=torch.Generator().manual_seed(1))
+    snn = convert(tiny_llama(len(tok)), SpikeConfig(method="spikellm", wbits=4, abits=4), calibration=calib,
+                  progress=False)
+    save_spiking_model(snn, tmp_path / "snn", tokenizer=tok, run_config={"command": "convert"})
+    out = tmp_path / "gen.json"
+    code = cli.main(["generate", "--model", str(tmp_path / "snn"), "--prompt", "The quick brown fox",
+                     "--max-new-tokens", "6", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"prompt", "text", "tokens", "tokens_per_second", "spike_events", "provenance"} <= set(result)
+    loaded = load_spiking_model(tmp_path / "snn")[0]
+    ids = torch.tensor([tok.encode("The quick brown fox")])
+    full, _ = generate_by_full_forward(loaded, ids, 6)
+    expected = full[0, ids.shape[1]:].tolist()
+    assert result["tokens"] == expected[:len(result["tokens"])] and len(result["tokens"]) >= 1
+    assert "tokens/s" in capsys.readouterr().err

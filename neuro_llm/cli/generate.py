@@ -62,7 +62,7 @@ def run(args, load_and_convert) -> dict:
     line = f"{len(new)} tokens in {seconds:.1f} s ({result['tokens_per_second'] or 0:.2f} tokens/s)"
     if stats.values:
         result.update(stats.summary())
-        line += (f"; {stats.spike_events / stats.values:.3f} spike events per activation, "
+        line += (f"; {stats.events / stats.values:.3f} spike events per activation, "
                  f"firing rate {stats.firing_rate:.4f}")
     print(line, file=sys.stderr)
     return result
