@@ -86,7 +86,7 @@ CONCEPTS_CLAIMS = [
     ("1.9", "sdllm_curve.json", (r"^\[\d+\]/ppl$", 1e-6)),     # 1.9·10⁶
 ]
 # figures that are not results (each with the reason)
-NOT_RESULTS = {"2.0": "SpikingJelly 2.0, a version", "8.9": "CUDA compute capability",
+NOT_RESULTS = {"2.0": "SpikingJelly 2.0, a version", "0.9": "snntorch's default beta, a parameter", "8.9": "CUDA compute capability",
                "1.13": "SpikingBrain report's figure, quoted as theirs", "3.0": "a default (k = 3.0)",
                "2604.16475": "arXiv id", "2509.05276": "arXiv id"}
 DOCS = {"README.md": CLAIMS, "docs/concepts.md": CONCEPTS_CLAIMS}
