@@ -19,7 +19,7 @@ from tiny_tasks import tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = []   # the data_dir fixture's folder (set by the autouse fixture below)
-DIFFERS = {"seconds", "world_size", "saved", "versions", "command"}   # of a run, not of its result
+DIFFERS = {"seconds", "world_size", "saved", "versions", "command", "provenance"}   # of a run, not of its result
 
 
 def torchrun(nproc: int, argv, tmp_path, env=None, script=None, logs=None) -> subprocess.CompletedProcess:
@@ -92,7 +92,7 @@ def test_eval_perplexity_tasks_and_calibration_equal_one_process(model_dir, tmp_
     # 3 perplexity windows and 2 calibration windows on 2 ranks; GPTQ weights (Hessians), first-order and
     # attention saliency; 2 zero-shot tasks of 5 items in batches of 2 (5 and 10 requests: uneven shares)
     argv = ["eval", "--model", model_dir, "--method", "spikellm", "--weight-method", "gptq", "--calib-windows", 2,
-            "--calib-seqlen", 32, "--seqlen", 32, "--max-windows", 3, "--tasks", "piqa,boolq", "--limit", 5,
+            "--calib-seqlen", 32, "--seqlen", 32, "--max-windows", 3, "--tasks", "piqa,boolq", "--ppl", "--limit", 5,
             "--batch-size", 2, "--predictions", "--json", "out.json", "--save", "saved"]
     one, two = run_both(tmp_path, argv)
     r1, r2 = result(one), result(two)
@@ -124,13 +124,13 @@ def h5_items(path: Path) -> dict:
     with h5py.File(path) as f:
         def visit(name, obj):
             for key, value in obj.attrs.items():
-                if key not in ("created", "command", "run_config", "versions"):
+                if key not in ("created", "command", "run_config", "versions", "provenance"):
                     items[f"{name}@{key}"] = value
             if isinstance(obj, h5py.Dataset):
                 items[name] = obj[()]
         f.visititems(visit)
         for key, value in f.attrs.items():
-            if key not in ("created", "command", "run_config", "versions"):
+            if key not in ("created", "command", "run_config", "versions", "provenance"):
                 items[f"@{key}"] = value
     return items
 
