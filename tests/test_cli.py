@@ -1,5 +1,6 @@
 """The command line, audited for bad input: every user mistake ends in one line and a non-zero exit before
 any long work starts, an interrupt exits 130 leaving no output file, and nothing already on disk is damaged."""
+import importlib
 import json
 import os
 import sys
@@ -199,7 +200,7 @@ def test_energy_and_plot_record_their_configuration(capsys, recording, tmp_path)
 
 # ----------------------------------------------------------------------------- a model on disk (tiny)
 def test_layers_out_of_range_fail_before_calibration(capsys, tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys.modules["neuro_llm.convert"], "convert", lambda *a, **k: pytest.fail("calibrated before checking"))
+    monkeypatch.setattr(importlib.import_module("neuro_llm.convert"), "convert", lambda *a, **k: pytest.fail("calibrated before checking"))
     code, _, err = run(capsys, "simulate", "--model", tiny, "--layers", "0-5", "--record", tmp_path / "r.h5")
     one_line_error(code, err, "the model has layers 0-1, not [2, 3, 4, 5]")
     assert list(tmp_path.iterdir()) == []

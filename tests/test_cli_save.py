@@ -1,5 +1,6 @@
 """Saved spiking models (`eval --save DIR`, `--model DIR`): save → load gives bit-identical logits without
 calibrating, for every method; the directory is written whole or not at all and refused when foreign."""
+import importlib
 import json
 import sys
 
@@ -152,7 +153,7 @@ def test_eval_save_then_model_dir_reloads_without_calibrating(capsys, smollm2, t
     assert a["saved"] == str(tmp_path / "saved") and manifest["run_config"] == a["run_config"]
     assert manifest["source_model"] == str(tiny.resolve()) and manifest["neuro_llm_version"] == cli._version()
 
-    monkeypatch.setattr(sys.modules["neuro_llm.convert"], "convert", lambda *a, **k: pytest.fail("converted again"))
+    monkeypatch.setattr(importlib.import_module("neuro_llm.convert"), "convert", lambda *a, **k: pytest.fail("converted again"))
     code, _, err = run(capsys, "eval", "--model", tmp_path / "saved", *common, "--json", tmp_path / "b.json")
     assert code == 0, err
     b = json.loads((tmp_path / "b.json").read_text())

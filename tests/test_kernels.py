@@ -1,6 +1,7 @@
 """The fused Triton GIF encoder equals its torch definition bit for bit (on the CPU, through Triton's
 interpreter), and SpikingLinear gives the same output through either path, in both modes."""
 import contextlib
+import os
 
 import pytest
 import torch

@@ -1,5 +1,6 @@
 """The first hour without papercuts: checks that run before long work, only the blocks a simulation
 needs, stale temporaries of killed runs removed, a content-keyed model cache, precise messages."""
+import importlib
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ def test_seqlen_longer_than_the_text_fails_before_calibration(capsys, tiny, tmp_
     data.mkdir(parents=True)
     (data / "test.txt").write_text("a short test text of a few words\n")
     (data / "valid.txt").write_text("valid text\n" * 50)
-    monkeypatch.setattr(sys.modules["neuro_llm.convert"], "convert", lambda *a, **k: pytest.fail("calibrated first"))
+    monkeypatch.setattr(importlib.import_module("neuro_llm.convert"), "convert", lambda *a, **k: pytest.fail("calibrated first"))
     code, _, err = run(capsys, "eval", "--model", tiny, "--method", "spikellm", "--seqlen", "64",
                        "--data-dir", tmp_path / "data")
     one_line_error(code, err, "--seqlen 64 is longer than the wikitext2 test text")
@@ -41,7 +42,7 @@ def test_simulate_calibrates_only_the_blocks_it_simulates(capsys, tiny, tmp_path
         calibrated.extend(result)
         return result
 
-    monkeypatch.setattr(sys.modules["neuro_llm.convert"], "calibrate_blocks", spy)
+    monkeypatch.setattr(importlib.import_module("neuro_llm.convert"), "calibrate_blocks", spy)
     code, _, err = run(capsys, "simulate", "--model", tiny, "--method", "spikellm", "--layers", "0-1",
                        "--tokens", "16", "--calib-windows", "1", "--calib-seqlen", "32", "--record", tmp_path / "r.h5")
     assert code == 0, err
@@ -140,7 +141,7 @@ def test_out_of_memory_is_one_line_saying_what_would_work(capsys, tiny, monkeypa
     def exhausted(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.75 GiB")
 
-    monkeypatch.setattr(sys.modules["neuro_llm.convert"], "convert", exhausted)
+    monkeypatch.setattr(importlib.import_module("neuro_llm.convert"), "convert", exhausted)
     code, _, err = run(capsys, "eval", "--model", tiny, "--method", "spikellm", "--seqlen", "32")
     one_line_error(code, err, "out of memory on cpu")
     assert "--dtype bfloat16" in err and "streams one block at a time" in err and code != 0

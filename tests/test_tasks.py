@@ -161,7 +161,7 @@ def test_greedy_flag_is_true_for_the_argmax_token(model, tok):
 def test_evaluate_tasks_report(model, tok):
     report = evaluate_tasks(model, tok, "piqa,boolq,winogrande", limit=4, batch_size=3, progress=False)
     assert set(report["tasks"]) == {"piqa", "boolq", "winogrande"}
-    assert set(report["tasks"]["piqa"]) == {"acc", "acc_norm", "n", "seconds"}
+    assert set(report["tasks"]["piqa"]) == {"acc", "acc_norm", "acc_stderr", "acc_norm_stderr", "n", "seconds"}
     assert "acc_norm" not in report["tasks"]["boolq"] and "acc_norm" not in report["tasks"]["winogrande"]
     for name, predictions in report["predictions"].items():
         assert len(predictions) == report["tasks"][name]["n"] == 4

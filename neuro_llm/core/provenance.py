@@ -13,7 +13,7 @@ many runs (``perplexity.json``, ``sdllm_curve.json``, ``zeroshot.json``) keep on
 (:func:`stamp` each new row): rows of one file may come from different commits.
 
 This module imports nothing of neuro-llm at import time (the version is read from the installed
-distribution; :func:`write_result` uses :mod:`neuro_llm.io.atomic` when called).
+distribution; :func:`write_result` uses :mod:`neuro_llm.core.atomic`).
 """
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def write_result(path, data, **kwargs) -> Path:
     The one writer of every result file. A dict gets a fresh ``provenance`` key (kwargs ``device``,
     ``dtype``, ``seed``, ``command`` go to :func:`provenance`); a list of rows is written as it is, each
     row carrying the provenance :func:`stamp` gave it when it was measured (old rows keep theirs, or none)."""
-    from neuro_llm.io.atomic import write_json_atomic
+    from neuro_llm.core.atomic import write_json_atomic
 
     path = Path(path)
     if str(path.parent) not in ("", "."):

@@ -1,0 +1,61 @@
+"""Files written whole or not at all: write to a temporary name beside the target, then rename."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+RUN_STARTED = time.time()   # temporary files of ours older than this belong to runs that died
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, pattern: str) -> list[Path]:
+    """Delete our own temporary files/folders matching ``pattern`` in ``folder`` that were last written
+    before this process started (left by a run that was killed before it could clean up)."""
+    removed = []
+    for path in Path(folder or ".").glob(pattern):
+        try:
+            if path.stat().st_mtime >= RUN_STARTED:
+                continue            # a live writer's (ours, or a concurrent run's)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early (before hours of work) when ``path``'s folder does not exist or cannot be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+    try:   # os.access says yes to root everywhere (/proc too): create and remove a file there instead
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as err:
+        raise PermissionError(f"cannot write {path}: folder {folder} is not writable (creating a file there failed: {err.strerror or err}; "
+                              "choose another folder)") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
+    path = check_writable(path)
+    remove_stale_temporaries(path.parent, f".{path.name}.*.tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files; give the result the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
