@@ -23,16 +23,11 @@ import time
 
 import torch
 
+import gpu_layer  # benchmarks/gpu_layer.py: the 7B/70B layer shapes
 import report  # benchmarks/report.py
 
-SHAPES = {
-    "7b": dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32, layers=4),
-    "70b": dict(hidden_size=8192, intermediate_size=28672, num_attention_heads=64, num_key_value_heads=8, layers=2),
-}
-TINY = {
-    "7b": dict(hidden_size=128, intermediate_size=344, num_attention_heads=4, num_key_value_heads=4, layers=2),
-    "70b": dict(hidden_size=256, intermediate_size=896, num_attention_heads=8, num_key_value_heads=2, layers=2),
-}
+SHAPES = {"7b": {**gpu_layer.SHAPES["7b"], "layers": 4}, "70b": {**gpu_layer.SHAPES["70b"], "layers": 2}}
+TINY = {"7b": {**gpu_layer.TINY["7b"], "layers": 2}, "70b": {**gpu_layer.TINY["70b"], "layers": 2}}
 VOCAB, TINY_VOCAB = 32000, 512
 T2 = dict(method="spikellm", wbits=4, abits=4, salient=0.1, extra_steps=1)
 

@@ -33,7 +33,7 @@ def run(args, load_and_convert) -> dict:
     from transformers import TextStreamer
 
     from neuro_llm.eval.data import leading_bos
-    from neuro_llm.generation import Sampling, generate
+    from neuro_llm.generation import Sampling, generate, new_cache
     from neuro_llm.spiking.observe import SpikeStats, observing
 
     model, tok, config = load_and_convert(args)
@@ -58,7 +58,7 @@ def run(args, load_and_convert) -> dict:
               "text": text, "tokens": new, "new_tokens": len(new), "seconds": seconds,
               "tokens_per_second": len(new) / seconds if seconds > 0 else None,
               "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed},
-              "kv_cache": "encoded" if config.quantizes_activations and config.method != "fp" else "dense"}
+              "kv_cache": "encoded" if new_cache(model) is not None else "dense"}
     line = f"{len(new)} tokens in {seconds:.1f} s ({result['tokens_per_second'] or 0:.2f} tokens/s)"
     if stats.values:
         result.update(stats.summary())

@@ -145,6 +145,32 @@ def _add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT", default=None, help="write the result as JSON (atomically)")
 
 
+def _model_command(sub, name: str, help: str, description: str, add_arguments=None) -> argparse.ArgumentParser:
+    """A command that loads and converts a model: model and spiking options, its own, then --config and --json."""
+    p = sub.add_parser(name, help=help, description=description)
+    _add_model(p)
+    _add_spiking(p)
+    if add_arguments is not None:
+        add_arguments(p)
+    _add_config(p)
+    _add_json(p)
+    return p
+
+
+def _simulate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layers", default=None, help="blocks to record, e.g. 0-3 or 0,5,7-9 (default: all)")
+    p.add_argument("--tokens", type=int, default=256, help="WikiText-2 test tokens to simulate (default %(default)s)")
+    p.add_argument("--record", required=True, metavar="OUT.h5", help="HDF5 recording to write")
+
+
+def _export_nir_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layers", default=None, help="blocks to export, e.g. 0 or 0-1 (default: all)")
+    p.add_argument("--out", required=True, metavar="OUT.nir", help="NIR file to write (HDF5)")
+    p.add_argument("--max-count", type=int, default=None,
+                   help="sdllm without --count-cap: IF populations per step multiplier (larger counts saturate; "
+                        "the graph is marked inexact) (default 15)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="neuro-llm", description="Spiking LLaMA-family language models: evaluate, "
                            "simulate layer by layer, estimate neuromorphic energy.")
@@ -188,51 +214,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _add_json(p)
 
-    p = sub.add_parser("simulate", help="simulate a spiking model block by block and record its spikes",
-                       description="Simulate a spiking model one decoder block at a time in explicit mode and "
-                                   "record its spikes into an HDF5 file (schema: docs/hdf5_schema.md).")
-    _add_model(p)
-    _add_spiking(p)
-    p.add_argument("--layers", default=None, help="blocks to record, e.g. 0-3 or 0,5,7-9 (default: all)")
-    p.add_argument("--tokens", type=int, default=256, help="WikiText-2 test tokens to simulate (default %(default)s)")
-    p.add_argument("--record", required=True, metavar="OUT.h5", help="HDF5 recording to write")
-    _add_config(p)
-    _add_json(p)
-
-    p = sub.add_parser("generate", help="continue a prompt with a quantized or spiking model (KV cache)",
-                       description="Convert a model and continue a prompt, greedy or sampled, with the KV cache "
-                                   "(a spiking model's cache holds its encoded K and V); tokens are printed as "
-                                   "they come, spike statistics and tokens/s at the end.")
-    _add_model(p)
-    _add_spiking(p)
-    generate_cli.add_arguments(p)
-    _add_config(p)
-    _add_json(p)
-
-    p = sub.add_parser("export-nir", help="write the spiking projections of some blocks as a NIR graph (HDF5)",
-                       description="Convert a model and write the projections of the chosen blocks as a NIR graph "
-                                   "(nir.read loads it): per projection IF populations and a Linear node with the "
-                                   "dequantized weights; what NIR cannot express (attention products, softmax, "
-                                   "RMSNorm, gates, RoPE, KV cache, residuals, per-token thresholds) is listed in "
-                                   "its metadata. Exactness: docs/concepts.md.")
-    _add_model(p)
-    _add_spiking(p)
-    p.add_argument("--layers", default=None, help="blocks to export, e.g. 0 or 0-1 (default: all)")
-    p.add_argument("--out", required=True, metavar="OUT.nir", help="NIR file to write (HDF5)")
-    p.add_argument("--max-count", type=int, default=None,
-                   help="sdllm without --count-cap: IF populations per step multiplier (larger counts saturate; "
-                        "the graph is marked inexact) (default 15)")
-    _add_config(p)
-    _add_json(p)
-
-    p = sub.add_parser("convert", help="convert (calibrate) a model and save it, without evaluating",
-                       description="Convert a model with a quantization or spiking method and save it (safetensors + "
-                                   "neuro_llm.json); --model DIR reloads it in every command without calibrating.")
-    _add_model(p)
-    _add_spiking(p)
-    p.add_argument("--save", metavar="DIR", required=True, help="directory to save the converted model to")
-    _add_config(p)
-    _add_json(p)
+    _model_command(sub, "simulate", help="simulate a spiking model block by block and record its spikes",
+                   description="Simulate a spiking model one decoder block at a time in explicit mode and record its "
+                               "spikes into an HDF5 file (schema: docs/hdf5_schema.md).",
+                   add_arguments=_simulate_arguments)
+    _model_command(sub, "generate", help="continue a prompt with a quantized or spiking model (KV cache)",
+                   description="Convert a model and continue a prompt, greedy or sampled, with the KV cache (a spiking "
+                               "model's cache holds its encoded K and V); tokens are printed as they come, spike "
+                               "statistics and tokens/s at the end.",
+                   add_arguments=generate_cli.add_arguments)
+    _model_command(sub, "export-nir", help="write the spiking projections of some blocks as a NIR graph (HDF5)",
+                   description="Convert a model and write the projections of the chosen blocks as a NIR graph "
+                               "(nir.read loads it): per projection IF populations and a Linear node with the "
+                               "dequantized weights; what NIR cannot express (attention products, softmax, RMSNorm, "
+                               "gates, RoPE, KV cache, residuals, per-token thresholds) is listed in its metadata. "
+                               "Exactness: docs/concepts.md.",
+                   add_arguments=_export_nir_arguments)
+    _model_command(sub, "convert", help="convert (calibrate) a model and save it, without evaluating",
+                   description="Convert a model with a quantization or spiking method and save it (safetensors + "
+                               "neuro_llm.json); --model DIR reloads it in every command without calibrating.",
+                   add_arguments=lambda p: p.add_argument("--save", metavar="DIR", required=True,
+                                                          help="directory to save the converted model to"))
 
     try:
         from analysis import cli as analysis_cli

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 RUN_STARTED = time.time()   # temporary files of ours older than this belong to runs that died
 
@@ -42,20 +43,30 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
+def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """``write(temporary name)`` beside ``path``, then rename it to ``path`` with the usual permissions (``0666``
+    less the umask; ``mkstemp`` makes ``0600`` files): whole or not at all."""
     path = check_writable(path)
     remove_stale_temporaries(path.parent, f".{path.name}.*.tmp")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
+        write(tmp)
         mask = os.umask(0)
         os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files; give the result the usual permissions
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
+    def dump(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+
+    return write_atomic(path, dump)

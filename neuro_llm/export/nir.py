@@ -30,7 +30,6 @@ and the residual adds: the graph's metadata names each (``host_operations``) wit
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nir
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuro_llm.core.atomic import write_atomic
 from neuro_llm.spiking.linear import SpikingLinear
 
 Tensor = torch.Tensor
@@ -273,20 +273,7 @@ def subgraph(graph: nir.NIRGraph, site: str, group: int | None = None) -> nir.NI
 
 def write(graph: nir.NIRGraph, path: str | os.PathLike) -> Path:
     """``nir.write`` to a temporary name beside ``path``, then rename (no half-written file is left)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: nir.write(tmp, graph))
 
 
 # ----------------------------------------------------------------------------- the host side of one projection
