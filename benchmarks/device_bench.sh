@@ -4,7 +4,7 @@ set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD NEURO_LLM_DATA=$PWD/.data PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 NEURO_LLM_COMMIT=$1
 shift
-mkdir -p $OUT/logs
+mkdir -p $OUT/logs; touch /tmp/marker
 i=0
 for cmd in "$@"; do
   i=$((i+1))
@@ -14,5 +14,5 @@ for cmd in "$@"; do
   echo "rc=$? $(( $(date +%s) - start )) s"
   grep -v USDT $OUT/logs/bench_$i.txt | tail -n 25
 done
-git status --short benchmarks/results | awk '{print $2}' | while read f; do cp "$f" $OUT/; done
+find benchmarks/results -newer /tmp/marker -name '*.json' -exec cp {} $OUT/ \;
 ls $OUT
