@@ -23,131 +23,25 @@ memory term.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 from analysis import dataflow as df
+from analysis.energy_choices import (BINARY_SPIKES, BITS, CONVENTIONS, DENSE_WIDTHS, KV_MODES,  # noqa: F401
+                                     LEGACY, MODELS, NEURON_POLICIES, Options)
+from analysis.energy_residency import fits_on_chip, head_weight_bits, weight_bits, weight_streams  # noqa: F401
+from analysis.energy_terms import blocks_ratio, finish_row, safe_ratio, sum_rows, zero_terms  # noqa: F401
+from analysis.energy_widths import (activation_bits, carried_bits, dense_widths, isobit_bits,  # noqa: F401
+                                    layer_shape, popcount_events, site_neurons, spike_bits)
 from analysis.hardware import PJ, PRESETS, Hardware, constants as hardware_constants, load_hardware  # noqa: F401
 from analysis.ops import causal_pairs, spike_driven_macs
 from analysis.records import LayerRecord, Recording, SiteRecord
 from analysis.shape import LayerShape, ModelShape
 
-CONVENTIONS = ("ours", "snn-paper", "spikingbrain")
-BINARY_SPIKES = ("unary", "bitplane")
-MODELS = ("spiking", "dense_int", "dense_fp16")
 SNN_PAPER = {"ac_j": 0.9 * PJ, "mac_j": 4.6 * PJ,
              "source": "E_AC 0.9 pJ (fp32 add), E_MAC 4.6 pJ (fp32 mult + add), Horowitz 2014, 45 nm"}
 SPIKINGBRAIN = {"ac_j": 0.03 * PJ, "mac_j": 1.5 * PJ,
                 "source": "INT8 add 0.03 pJ per unit spike and synapse vs FP16 MAC 1.5 pJ (Horowitz 2014), as in "
                           "the SpikingBrain technical report (2025)"}
-BITS = 64  # memory energies are per 64-bit access
-NEURON_POLICIES = ("lockstep", "per-token", "event-driven")
-KV_MODES = ("spiking", "int8")
-DENSE_WIDTHS = ("carried", "nominal", "isobit")
-
-
-@dataclass(frozen=True)
-class Options:
-    """The documented choices of convention ``ours`` (docs/energy.md, "Choices"; ``--sweep`` varies each).
-
-    ``dataflow``: the dense accelerator's dataflow (:mod:`analysis.dataflow`); ``neuron_policy``: which
-    neuron updates the spiking chip charges — every neuron of a tensor for the tensor's longest train
-    (``lockstep``), each token's neurons for that token's longest train (``per-token``), or one update per
-    spike (``event-driven``); ``placement``: synapses streamed from DRAM once per pass when they exceed one
-    chip (``stream``) or held on as many chips as needed (``chips``); ``kv``: Q, K, V spiked or kept int8
-    (SpikingBrain's W8ASpike: attention as int8 MACs on both sides); ``weight_bits``: reprice every integer
-    weight code at this width (8: W8ASpike's INT8 group-128 symmetric weights; None: as recorded);
-    ``dense_abits``: the dense-int baseline's activation width — what the spike counts really carry
-    (``carried``, from the largest recorded count), the nominal ``--abits`` (``nominal``), or Yan et al.'s
-    iso-bit ``⌈log2(T+1)⌉`` (``isobit``)."""
-    dataflow: str = "weight-stationary"
-    neuron_policy: str = "lockstep"
-    placement: str = "stream"
-    kv: str = "spiking"
-    weight_bits: int | None = None
-    dense_abits: str = "carried"
-
-    def check(self) -> None:
-        for value, allowed, name in ((self.dataflow, df.DATAFLOWS, "dataflow"),
-                                     (self.neuron_policy, NEURON_POLICIES, "neuron policy"),
-                                     (self.placement, df.PLACEMENTS, "synapse placement"),
-                                     (self.kv, KV_MODES, "K/V mode"), (self.dense_abits, DENSE_WIDTHS, "dense width")):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}: give one of {', '.join(allowed)}")
-        if self.weight_bits is not None and not 1 <= self.weight_bits <= 16:
-            raise ValueError(f"weight bits must be 1..16, got {self.weight_bits}")
-
-
-LEGACY = Options(dataflow="no-reuse", dense_abits="nominal")  # the accounting before the dataflow model
-
-
-def spike_bits(per_step: int) -> int:
-    """Bits of the magnitude of a spike of at most ``per_step``: 1 for binary/ternary spikes, 4 for 0..15."""
-    return max(1, math.ceil(math.log2(per_step + 1)))
-
-
-def site_neurons(site: SiteRecord) -> int:
-    """Encoded values of a site: tokens × channels."""
-    return site.rows * len(site.channel_steps)
-
-
-def popcount_events(site: SiteRecord) -> int:
-    """Set bits of all spikes' magnitudes: the binary spikes of the bit-plane code."""
-    if len(site.level_values) == 0:
-        raise ValueError(f"site {site.name} has no spike-level histogram, which --binary-spikes bitplane needs: "
-                         "re-record with `neuro-llm simulate --record` or use --binary-spikes unary")
-    return int(sum(int(f) * bin(abs(int(v))).count("1") for v, f in zip(site.level_values, site.level_freq)))
-
-
-def _activation_bits(recording: Recording) -> int:
-    config = recording.metadata.get("config") or {}
-    abits = config.get("abits")
-    if not isinstance(abits, int) or abits < 1:
-        raise ValueError(f"{recording.path or 'the recording'}: its metadata lacks the activation bits "
-                         "(config.abits) that the dense-int baseline needs: re-record it with `neuro-llm simulate "
-                         "--record`, or use --convention snn-paper/spikingbrain")
-    return abits
-
-
-def _layer_shape(recording: Recording, layer: LayerRecord) -> LayerShape:
-    layers = recording.shape.layers
-    if not 0 <= layer.layer < len(layers):
-        raise ValueError(f"{recording.path}: block {layer.layer} is not in the recorded model shape "
-                         f"({len(layers)} blocks)")
-    return layers[layer.layer]
-
-
-def weight_bits(shape: ModelShape, layer: LayerShape, hw: Hardware, floating: bool, wbits: int | None = None) -> int:
-    """Stored bits of one block's weights: integer codes at ``weight_bits`` (``wbits`` if given), float
-    weights and biases at ``word_bits``; all at ``word_bits`` in the floating-point model (``floating``)."""
-    code_bits = wbits or shape.weight_bits
-    total = 0
-    for linear in layer.linears:
-        integer = linear.integer_weights and shape.weight_bits and not floating
-        total += linear.in_features * linear.out_features * (code_bits if integer else hw.word_bits)
-        total += linear.out_features * hw.word_bits if linear.bias else 0
-    return total
-
-
-def head_weight_bits(shape: ModelShape, hw: Hardware) -> int:
-    return shape.vocab * shape.hidden * hw.word_bits
-
-
-def fits_on_chip(shape: ModelShape, hw: Hardware, floating: bool, wbits: int | None = None) -> bool:
-    """The whole model's weights fit the dense accelerator's on-chip SRAM (``onchip_bytes``)."""
-    bits = sum(weight_bits(shape, layer, hw, floating, wbits) for layer in shape.layers) + head_weight_bits(shape, hw)
-    return bits / 8 <= hw.onchip_bytes
-
-
-def _zero(model: str) -> dict:
-    keys = {"spiking": ("synaptic_j", "neuron_j", "hop_j", "fp_j", "mem_weights_j", "mem_accumulator_j",
-                        "mem_operands_j", "mem_spikes_j", "mem_membrane_j", "mem_dram_j"),
-            "dense_int": ("int_mac_j", "fp_j", "mem_weights_j", "mem_accumulator_j", "mem_operands_j",
-                          "mem_activations_j", "mem_dram_j"),
-            "dense_fp16": ("mac_j", "mem_weights_j", "mem_accumulator_j", "mem_operands_j", "mem_activations_j",
-                           "mem_dram_j")}
-    keys["dense_isobit"] = keys["dense_int"]
-    return dict.fromkeys(keys[model], 0.0)
 
 
 def _site_counts(site: SiteRecord, hw: Hardware, payload: bool, binary_spikes: str, policy: str = "lockstep") -> dict:
@@ -253,7 +147,7 @@ def _dataflow_memory(gemms: list[df.Gemm], hw: Hardware, opt: Options, psum_bits
 def _dense_row(sites, spiking_ops, dense_ops, driven, stream, shape, layer, hw, abits, memory, opt, record,
                model) -> dict:
     """Energy terms of a dense model (``dense_int``/``dense_isobit`` at ``abits``, or ``dense_fp16``)."""
-    part = _zero(model)
+    part = zero_terms(model)
     wbits = opt.weight_bits or shape.weight_bits or hw.word_bits
     word = hw.word_bits
     batch, q_len, kv_len = (record.batch, record.q_len, record.kv_len) if record is not None else (1, 0, 0)
@@ -325,7 +219,7 @@ def _float_memory(ops: dict, hw: Hardware) -> tuple[float, float]:
 def _ours_row(label, sites: list[SiteRecord], spiking_ops: dict, dense_ops: dict, driven: dict, stream_bits: dict,
               shape: ModelShape, layer: LayerShape | None, hw: Hardware, widths: dict, payload: bool,
               binary_spikes: str, memory: bool, opt: Options = Options(), record=None) -> dict:
-    parts = {model: _zero(model) for model in (*MODELS, "dense_isobit")}
+    parts = {model: zero_terms(model) for model in (*MODELS, "dense_isobit")}
     counts = {"ops": 0.0, "events": 0, "updates": 0}
     for site in sites:
         _spiking_site(site, layer, shape, hw, payload, binary_spikes, memory, parts["spiking"], counts, opt)
@@ -366,90 +260,7 @@ def _ours_row(label, sites: list[SiteRecord], spiking_ops: dict, dense_ops: dict
            "synaptic_ops": counts["ops"], "charged_events": counts["events"], "neuron_updates": counts["updates"],
            "macs": remainder, "ann_macs": sum(dense_ops.values()), "int_macs": int_macs,
            "float_macs": remainder + driven["linear_float"] + driven["attention_values"]}
-    return _finish(row, parts)
-
-
-def _finish(row: dict, parts: dict) -> dict:
-    """Energies, memory, ratios and breakdowns of a row from its per-model energy terms."""
-    energy = {model: (sum(parts[model].values()) if parts.get(model) is not None else None)
-              for model in (*MODELS, "dense_isobit")}
-    mem = {model: (sum(v for k, v in parts[model].items() if k.startswith("mem_")) if parts.get(model) is not None
-                   else None) for model in MODELS}
-    spiking = parts["spiking"]
-    row.update({
-        "energy_j": energy["spiking"], "dense_int_energy_j": energy["dense_int"],
-        "dense_fp16_energy_j": energy["dense_fp16"], "dense_isobit_energy_j": energy["dense_isobit"],
-        "memory_j": mem,
-        "ratio_vs_dense_int": _ratio(energy["spiking"], energy["dense_int"]),
-        "ratio_vs_dense_fp16": _ratio(energy["spiking"], energy["dense_fp16"]),
-        "ratio_vs_dense_isobit": _ratio(energy["spiking"], energy["dense_isobit"]),
-        "ann_energy_j": energy["dense_fp16"], "ratio": _ratio(energy["spiking"], energy["dense_fp16"]),
-        "breakdown": {"synaptic_j": spiking["synaptic_j"], "neuron_j": spiking.get("neuron_j", 0.0),
-                      "hop_j": spiking.get("hop_j", 0.0), "fp_j": spiking["fp_j"], "memory_j": mem["spiking"]},
-        "terms": {m: parts.get(m) for m in (*MODELS, "dense_isobit")},
-    })
-    return row
-
-
-def _ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def _spiking_weight_bytes(recording: Recording, hw: Hardware, wbits: int | None) -> float:
-    shape = recording.shape
-    return sum(weight_bits(shape, layer, hw, False, wbits) for layer in shape.layers) / 8
-
-
-def _stream_bits(recording: Recording, hw: Hardware, memory: bool, opt: Options = Options()):
-    """Bits streamed from DRAM per block and for the head, per model (0 where the weights stay on chip). The
-    dense models stream every weight once per pass when the model exceeds the accelerator's SRAM; the spiking
-    chip streams its synapses when they exceed one chip (placement ``stream``), else holds them on
-    ``chips_needed`` chips; its ``lm_head`` runs on the dense accelerator."""
-    shape = recording.shape
-    wb = opt.weight_bits
-    fits = {"dense_int": fits_on_chip(shape, hw, False, wb), "dense_fp16": fits_on_chip(shape, hw, True)}
-    place = df.placement(_spiking_weight_bytes(recording, hw, wb), hw, opt.placement)
-    fits["spiking"] = not place["streamed"]
-    floating = {"spiking": False, "dense_int": False, "dense_fp16": True}
-    layers = []
-    for layer in recording.layers:
-        ls = _layer_shape(recording, layer)
-        layers.append({m: 0 if (fits[m] or not memory) else weight_bits(shape, ls, hw, floating[m], wb)
-                       for m in MODELS})
-    head = {m: 0 if (fits["dense_int" if m == "spiking" else m] or not memory) else head_weight_bits(shape, hw)
-            for m in MODELS}
-    return layers, head, {**fits, "placement": place}
-
-
-def carried_bits(recording: Recording) -> int:
-    """Bits of the largest spike count any neuron integrated (+1 sign bit for signed codes): the activation
-    width the spike trains really carry, so the width a dense-int model needs to compute the same."""
-    top, signed = 0, False
-    for layer in recording.layers:
-        for site in layer.sites.values():
-            if len(site.count_values):
-                top = max(top, int(abs(site.count_values).max()))
-            signed = signed or site.code_kind == "ternary"
-    return max(1, math.ceil(math.log2(top + 1))) + int(signed)
-
-
-def isobit_bits(recording: Recording) -> int:
-    """Yan et al. (arXiv 2409.08290): a T-step SNN against a ⌈log2(T+1)⌉-bit network; T counts unit steps
-    (a step carrying spikes up to ``per_step`` counts ``per_step`` times), +1 sign bit for signed codes."""
-    unit, signed = 1, False
-    for layer in recording.layers:
-        for site in layer.sites.values():
-            unit = max(unit, len(site.step_events) * max(1, site.per_step))
-            signed = signed or site.code_kind == "ternary"
-    return max(1, math.ceil(math.log2(unit + 1))) + int(signed)
-
-
-def dense_widths(recording: Recording, opt: Options) -> dict:
-    nominal = _activation_bits(recording)
-    carried = carried_bits(recording)
-    return {"nominal": nominal, "carried": carried, "isobit": isobit_bits(recording),
-            "dense_int": {"nominal": nominal, "carried": carried, "isobit": isobit_bits(recording)}[opt.dense_abits],
-            "dense_isobit": isobit_bits(recording)}
+    return finish_row(row, parts)
 
 
 def _kv_int8(recording: Recording, layer: LayerRecord, driven: dict) -> tuple[list[SiteRecord], dict]:
@@ -463,10 +274,10 @@ def _ours(recording: Recording, hw: Hardware, payload: bool, binary_spikes: str,
           opt: Options = Options()) -> list[dict]:
     shape = recording.shape
     widths = dense_widths(recording, opt)
-    streams, head_stream, _ = _stream_bits(recording, hw, memory, opt)
+    streams, head_stream, _ = weight_streams(recording, hw, memory, opt)
     rows = []
     for layer, stream in zip(recording.layers, streams):
-        ls = _layer_shape(recording, layer)
+        ls = layer_shape(recording, layer)
         driven = spike_driven_macs(shape, ls, layer.batch, layer.q_len, layer.kv_len)
         sites = list(layer.sites.values())
         if opt.kv == "int8" and ls.attention_spiking:
@@ -509,38 +320,18 @@ def _published_row(label, sites, spiking_ops, dense_ops, shape, layer, record, c
            "spike_events": count["events"], "neuron_steps": count["neuron_steps"], "synaptic_ops": sops,
            "unit_spikes": count["payload"], "activations": sum(site_neurons(site) for site in sites),
            "macs": remainder, "ann_macs": ann, "int_macs": None}
-    return _finish(row, parts)
+    return finish_row(row, parts)
 
 
 def _published(recording: Recording, constants: dict, unit_spikes: bool) -> list[dict]:
     shape = recording.shape
     rows = [_published_row(layer.layer, list(layer.sites.values()), layer.spiking_ops, layer.dense_ops, shape,
-                           _layer_shape(recording, layer), layer, constants, unit_spikes)
+                           layer_shape(recording, layer), layer, constants, unit_spikes)
             for layer in recording.layers]
     if recording.head_ops is not None:
         rows.append(_published_row("head", [], recording.head_ops, recording.head_ops, shape, None, None, constants,
                                    unit_spikes))
     return rows
-
-
-def _total(rows: list[dict]) -> dict:
-    def add(values):
-        values = list(values)
-        if any(v is None for v in values):
-            return None
-        if isinstance(values[0], dict):
-            return {k: add(v[k] for v in values) for k in values[0]}
-        return sum(values)
-
-    skip = ("layer", "ratio", "ratio_vs_dense_int", "ratio_vs_dense_fp16", "ratio_vs_dense_isobit")
-    total = {key: add(row[key] for row in rows) for key in rows[0] if key not in skip}
-    total["terms"] = {m: add(row["terms"][m] for row in rows) if rows[0]["terms"].get(m) is not None else None
-                      for m in rows[0]["terms"]}
-    total["ratio_vs_dense_int"] = _ratio(total["energy_j"], total["dense_int_energy_j"])
-    total["ratio_vs_dense_isobit"] = _ratio(total.get("dense_isobit_energy_j") and total["energy_j"],
-                                            total.get("dense_isobit_energy_j"))
-    total["ratio_vs_dense_fp16"] = total["ratio"] = _ratio(total["energy_j"], total["dense_fp16_energy_j"])
-    return total
 
 
 def _rows(recording, hw, payload, binary_spikes, memory, convention, opt: Options = Options()):
@@ -566,14 +357,6 @@ def technology_node(hw: Hardware) -> dict:
             "note": "one node for every side" if same else
             f"mixed nodes: spiking constants at {hw.node}, dense datapath at {hw.dense_node} (Horowitz 2014); "
             "no sourced scaling rule is applied, so the ratio compares across nodes"}
-
-
-def blocks_ratio(rows: list[dict], key: str = "dense_int_energy_j") -> float | None:
-    """Spiking / dense over the blocks only (lm_head and the final norm left out)."""
-    blocks = [row for row in rows if row["layer"] != "head"]
-    spiking = sum(row["energy_j"] for row in blocks)
-    dense = sum(row[key] for row in blocks) if all(row[key] is not None for row in blocks) else None
-    return _ratio(spiking, dense)
 
 
 def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = False, memory: bool = True,
@@ -609,19 +392,19 @@ def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = F
         memory = False
     hw = hw or PRESETS["45nm-fp16"]
     if convention == "ours":
-        _activation_bits(recording)
+        activation_bits(recording)
     rows = _rows(recording, hw, payload, binary_spikes, memory, convention, opt)
-    total = _total(rows)
+    total = sum_rows(rows)
     tokens = recording.layers[0].batch * recording.layers[0].q_len
     result = {"recording": recording.path, "convention": convention, "memory": memory, "tokens": tokens,
               "spike_train": spike_train(recording)}
     if convention == "ours":
         widths = dense_widths(recording, opt)
-        _, _, fits = _stream_bits(recording, hw, True, opt)
+        _, _, fits = weight_streams(recording, hw, True, opt)
         result.update(hardware=hw.name, hardware_source=hw.source, constants=hardware_constants(hw),
                       sop_count="payload" if payload else "events",
                       binary_spikes=binary_spikes if hw.spikes == "binary" else None,
-                      abits=_activation_bits(recording), wbits=opt.weight_bits or recording.shape.weight_bits,
+                      abits=activation_bits(recording), wbits=opt.weight_bits or recording.shape.weight_bits,
                       dense_int_abits=widths["dense_int"], dense_isobit_abits=widths["isobit"],
                       carried_abits=widths["carried"],
                       weights_on_chip={m: fits[m] for m in MODELS}, synapse_placement=fits["placement"],
@@ -658,7 +441,7 @@ def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = F
         ends = []
         for corner in hw.corners():
             corner_rows = _rows(recording, corner, payload, binary_spikes, memory, convention, opt)
-            end = _total(corner_rows)
+            end = sum_rows(corner_rows)
             end["ratio_blocks_vs_dense_int"] = blocks_ratio(corner_rows)
             ends.append(end)
         result["range"] = {key: [min(end[key] for end in ends), max(end[key] for end in ends)]
@@ -684,7 +467,7 @@ def neurobench_names(recording: Recording) -> dict:
     macs = sum(site.sops for site in sites if site.per_step > 1)
     dense = 0
     for layer in recording.layers:
-        ls = _layer_shape(recording, layer)
+        ls = layer_shape(recording, layer)
         driven = spike_driven_macs(recording.shape, ls, layer.batch, layer.q_len, layer.kv_len)
         dense += sum(driven.values())
     steps = sum(site.neuron_steps for site in sites)
