@@ -20,535 +20,42 @@ Conventions ``snn-paper`` (``E = 0.9 pJ·SOPs + 4.6 pJ·FLOPs``, ``SOPs = spikes
 of the product the spikes drive, i.e. firing rate × T × FLOPs) and ``spikingbrain`` (unit spikes × INT8
 add 0.03 pJ against the FP16 MAC 1.5 pJ) reproduce published figures; they have no dense-int model and no
 memory term.
+
+This module assembles the result (:func:`estimate`); the parts live one job a module: the choices
+(:mod:`~analysis.energy_choices`), widths (:mod:`~analysis.energy_widths`), weight residency
+(:mod:`~analysis.energy_residency`), one spike site's price (:mod:`~analysis.energy_site`), the dense models
+(:mod:`~analysis.energy_dense`), the rows of ``ours`` (:mod:`~analysis.energy_ours`), the published
+conventions (:mod:`~analysis.energy_published`), totals and ratios (:mod:`~analysis.energy_terms`) and the
+printed table (:mod:`~analysis.energy_table`). Every name they define that was public here is importable
+from here.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
-from analysis import dataflow as df
+from analysis import dataflow as df  # noqa: F401
+from analysis.energy_choices import (BINARY_SPIKES, BITS, CONVENTIONS, DENSE_WIDTHS, KV_MODES,  # noqa: F401
+                                     LEGACY, MODELS, NEURON_POLICIES, Options)
+from analysis.energy_ours import ours_rows
+from analysis.energy_published import (SNN_PAPER, SPIKINGBRAIN, SPIKINGBRAIN_REPORTED,  # noqa: F401
+                                       neurobench_names, published_rows, site_flops, spikingbrain_figures)
+from analysis.energy_residency import fits_on_chip, head_weight_bits, weight_bits, weight_streams  # noqa: F401
+from analysis.energy_table import format_table  # noqa: F401
+from analysis.energy_terms import blocks_ratio, sum_rows
+from analysis.energy_widths import (activation_bits, carried_bits, dense_widths, isobit_bits,  # noqa: F401
+                                    popcount_events, site_neurons, spike_bits)
 from analysis.hardware import PJ, PRESETS, Hardware, constants as hardware_constants, load_hardware  # noqa: F401
-from analysis.ops import causal_pairs, spike_driven_macs
-from analysis.records import LayerRecord, Recording, SiteRecord
-from analysis.shape import LayerShape, ModelShape
-
-CONVENTIONS = ("ours", "snn-paper", "spikingbrain")
-BINARY_SPIKES = ("unary", "bitplane")
-MODELS = ("spiking", "dense_int", "dense_fp16")
-SNN_PAPER = {"ac_j": 0.9 * PJ, "mac_j": 4.6 * PJ,
-             "source": "E_AC 0.9 pJ (fp32 add), E_MAC 4.6 pJ (fp32 mult + add), Horowitz 2014, 45 nm"}
-SPIKINGBRAIN = {"ac_j": 0.03 * PJ, "mac_j": 1.5 * PJ,
-                "source": "INT8 add 0.03 pJ per unit spike and synapse vs FP16 MAC 1.5 pJ (Horowitz 2014), as in "
-                          "the SpikingBrain technical report (2025)"}
-BITS = 64  # memory energies are per 64-bit access
-NEURON_POLICIES = ("lockstep", "per-token", "event-driven")
-KV_MODES = ("spiking", "int8")
-DENSE_WIDTHS = ("carried", "nominal", "isobit")
-
-
-@dataclass(frozen=True)
-class Options:
-    """The documented choices of convention ``ours`` (docs/energy.md, "Choices"; ``--sweep`` varies each).
-
-    ``dataflow``: the dense accelerator's dataflow (:mod:`analysis.dataflow`); ``neuron_policy``: which
-    neuron updates the spiking chip charges — every neuron of a tensor for the tensor's longest train
-    (``lockstep``), each token's neurons for that token's longest train (``per-token``), or one update per
-    spike (``event-driven``); ``placement``: synapses streamed from DRAM once per pass when they exceed one
-    chip (``stream``) or held on as many chips as needed (``chips``); ``kv``: Q, K, V spiked or kept int8
-    (SpikingBrain's W8ASpike: attention as int8 MACs on both sides); ``weight_bits``: reprice every integer
-    weight code at this width (8: W8ASpike's INT8 group-128 symmetric weights; None: as recorded);
-    ``dense_abits``: the dense-int baseline's activation width — what the spike counts really carry
-    (``carried``, from the largest recorded count), the nominal ``--abits`` (``nominal``), or Yan et al.'s
-    iso-bit ``⌈log2(T+1)⌉`` (``isobit``)."""
-    dataflow: str = "weight-stationary"
-    neuron_policy: str = "lockstep"
-    placement: str = "stream"
-    kv: str = "spiking"
-    weight_bits: int | None = None
-    dense_abits: str = "carried"
-
-    def check(self) -> None:
-        for value, allowed, name in ((self.dataflow, df.DATAFLOWS, "dataflow"),
-                                     (self.neuron_policy, NEURON_POLICIES, "neuron policy"),
-                                     (self.placement, df.PLACEMENTS, "synapse placement"),
-                                     (self.kv, KV_MODES, "K/V mode"), (self.dense_abits, DENSE_WIDTHS, "dense width")):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}: give one of {', '.join(allowed)}")
-        if self.weight_bits is not None and not 1 <= self.weight_bits <= 16:
-            raise ValueError(f"weight bits must be 1..16, got {self.weight_bits}")
-
-
-LEGACY = Options(dataflow="no-reuse", dense_abits="nominal")  # the accounting before the dataflow model
-
-
-def spike_bits(per_step: int) -> int:
-    """Bits of the magnitude of a spike of at most ``per_step``: 1 for binary/ternary spikes, 4 for 0..15."""
-    return max(1, math.ceil(math.log2(per_step + 1)))
-
-
-def site_neurons(site: SiteRecord) -> int:
-    """Encoded values of a site: tokens × channels."""
-    return site.rows * len(site.channel_steps)
-
-
-def popcount_events(site: SiteRecord) -> int:
-    """Set bits of all spikes' magnitudes: the binary spikes of the bit-plane code."""
-    if len(site.level_values) == 0:
-        raise ValueError(f"site {site.name} has no spike-level histogram, which --binary-spikes bitplane needs: "
-                         "re-record with `neuro-llm simulate --record` or use --binary-spikes unary")
-    return int(sum(int(f) * bin(abs(int(v))).count("1") for v, f in zip(site.level_values, site.level_freq)))
-
-
-def _activation_bits(recording: Recording) -> int:
-    config = recording.metadata.get("config") or {}
-    abits = config.get("abits")
-    if not isinstance(abits, int) or abits < 1:
-        raise ValueError(f"{recording.path or 'the recording'}: its metadata lacks the activation bits "
-                         "(config.abits) that the dense-int baseline needs: re-record it with `neuro-llm simulate "
-                         "--record`, or use --convention snn-paper/spikingbrain")
-    return abits
-
-
-def _layer_shape(recording: Recording, layer: LayerRecord) -> LayerShape:
-    layers = recording.shape.layers
-    if not 0 <= layer.layer < len(layers):
-        raise ValueError(f"{recording.path}: block {layer.layer} is not in the recorded model shape "
-                         f"({len(layers)} blocks)")
-    return layers[layer.layer]
-
-
-def weight_bits(shape: ModelShape, layer: LayerShape, hw: Hardware, floating: bool, wbits: int | None = None) -> int:
-    """Stored bits of one block's weights: integer codes at ``weight_bits`` (``wbits`` if given), float
-    weights and biases at ``word_bits``; all at ``word_bits`` in the floating-point model (``floating``)."""
-    code_bits = wbits or shape.weight_bits
-    total = 0
-    for linear in layer.linears:
-        integer = linear.integer_weights and shape.weight_bits and not floating
-        total += linear.in_features * linear.out_features * (code_bits if integer else hw.word_bits)
-        total += linear.out_features * hw.word_bits if linear.bias else 0
-    return total
-
-
-def head_weight_bits(shape: ModelShape, hw: Hardware) -> int:
-    return shape.vocab * shape.hidden * hw.word_bits
-
-
-def fits_on_chip(shape: ModelShape, hw: Hardware, floating: bool, wbits: int | None = None) -> bool:
-    """The whole model's weights fit the dense accelerator's on-chip SRAM (``onchip_bytes``)."""
-    bits = sum(weight_bits(shape, layer, hw, floating, wbits) for layer in shape.layers) + head_weight_bits(shape, hw)
-    return bits / 8 <= hw.onchip_bytes
-
-
-def _zero(model: str) -> dict:
-    keys = {"spiking": ("synaptic_j", "neuron_j", "hop_j", "fp_j", "mem_weights_j", "mem_accumulator_j",
-                        "mem_operands_j", "mem_spikes_j", "mem_membrane_j", "mem_dram_j"),
-            "dense_int": ("int_mac_j", "fp_j", "mem_weights_j", "mem_accumulator_j", "mem_operands_j",
-                          "mem_activations_j", "mem_dram_j"),
-            "dense_fp16": ("mac_j", "mem_weights_j", "mem_accumulator_j", "mem_operands_j", "mem_activations_j",
-                           "mem_dram_j")}
-    keys["dense_isobit"] = keys["dense_int"]
-    return dict.fromkeys(keys[model], 0.0)
-
-
-def _site_counts(site: SiteRecord, hw: Hardware, payload: bool, binary_spikes: str, policy: str = "lockstep") -> dict:
-    """Synaptic ops, events and neuron updates a site costs on ``hw`` under the neuron ``policy``, and
-    whether a graded level reaches the synapse (then it needs a multiply)."""
-    graded = site.per_step > 1
-    steps = site.neuron_steps
-    if policy == "per-token":
-        if site.token_neuron_steps < 0:
-            raise ValueError(f"site {site.name} has no per-token neuron-steps (recorded before they existed): "
-                             "re-record with `neuron-llm simulate --record` or use --neuron-policy lockstep")
-        steps = min(site.token_neuron_steps, site.neuron_steps)
-    if graded and hw.spikes == "binary" and not payload and binary_spikes == "bitplane":
-        planes = popcount_events(site)
-        c = {"ops": site.sops * planes / site.events if site.events else 0.0, "events": planes,
-             "updates": steps, "graded": False}
-    elif graded and hw.spikes == "binary":  # unary: a level-k spike is k binary spikes over k sub-steps
-        c = {"ops": site.sops_payload, "events": site.payload, "updates": steps * site.per_step, "graded": False}
-    elif payload:  # an adder-only synapse: a level-k spike is k accumulates
-        c = {"ops": site.sops_payload, "events": site.events, "updates": steps, "graded": False}
-    else:
-        c = {"ops": site.sops, "events": site.events, "updates": steps, "graded": graded}
-    if policy == "event-driven":
-        c["updates"] = c["events"]
-    # neuron updates in which the neuron fires (bit-plane spikes of one step share one update)
-    c["active"] = min(c["events"], c["updates"])
-    return c
-
-
-def _spiking_site(site: SiteRecord, layer: LayerShape, shape: ModelShape, hw: Hardware, payload: bool,
-                  binary_spikes: str, memory: bool, parts: dict, counts: dict, opt: Options) -> None:
-    c = _site_counts(site, hw, payload, binary_spikes, opt.neuron_policy)
-    bits = spike_bits(site.per_step)
-    integer = (site.kind == "linear" and bool(shape.weight_bits)
-               and layer.linear(site.name).integer_weights)
-    operand_bits = (opt.weight_bits or shape.weight_bits) if integer else hw.word_bits
-    if hw.sop_j is not None:
-        multiply = hw.mult_j(bits, operand_bits) if (hw.graded_multiply and c["graded"] and site.kind != "k") else 0
-        e_syn = hw.sop_j + multiply
-    elif site.kind == "k":
-        e_syn = hw.add_j
-    elif integer:
-        e_syn = hw.add_j + (hw.mult_j(bits, operand_bits) if c["graded"] else 0.0)
-    else:
-        e_syn = hw.float_add_j + ((hw.mac_j - hw.float_add_j) if c["graded"] else 0.0)
-    parts["synaptic_j"] += c["ops"] * e_syn
-    # a neuron update in which the neuron fires is active, the others inactive (Davies et al. 2018, Table 2)
-    parts["neuron_j"] += c["active"] * hw.neuron_j + (c["updates"] - c["active"]) * hw.inactive_j
-    parts["hop_j"] += c["events"] * hw.hop_j
-    for key in ("ops", "events", "updates"):
-        counts[key] += c[key]
-    if memory and not hw.chip_memory:
-        if site.kind != "k":  # the accumulate reads and writes its partial sum in a register
-            acc_bits = hw.psum_bits if integer else hw.word_bits
-            parts["mem_accumulator_j"] += 2 * c["ops"] * acc_bits / BITS * hw.rf_j
-        if site.kind == "linear":  # one synapse read per synaptic op from the core-local memory
-            parts["mem_weights_j"] += c["ops"] * operand_bits / BITS * hw.weight_read_j
-        else:  # K̂ / p·Δ_v operands read per op, K̂ read and written per accumulate
-            per_op = 2 if site.kind == "k" else 1
-            parts["mem_operands_j"] += c["ops"] * per_op * hw.word_bits / BITS * hw.memory_j
-        sign = 1 if site.code_kind == "ternary" else 0
-        written = c["events"] if opt.neuron_policy == "event-driven" else c["updates"]
-        parts["mem_spikes_j"] += 2 * written * (bits + sign) / BITS * hw.memory_j
-        parts["mem_membrane_j"] += 2 * c["updates"] * hw.membrane_bits / BITS * hw.memory_j
-
-
-def _gemms(shape: ModelShape, layer: LayerShape | None, batch: int, q_len: int, kv_len: int, which: str,
-           abits: int, wbits: int, word: int) -> list[df.Gemm]:
-    """The GEMMs of a block (or of the head, ``layer=None``) that run on the dense accelerator:
-    ``which`` = ``float`` (linears whose inputs do not spike; ``lm_head``), ``spiking`` (the spike-driven
-    linears, as the dense-int model runs them), ``all`` (every linear, the fp16 model), and the attention
-    products ``attention`` (K and V codes at ``abits``) / ``attention_fp`` (at ``word``)."""
-    n = batch * q_len
-    if layer is None:
-        return [df.Gemm(n, shape.hidden, shape.vocab, word, word)] if which in ("float", "all") else []
-    out = []
-    if which in ("float", "spiking", "all"):
-        for linear in layer.linears:
-            if which == "float" and linear.spiking or which == "spiking" and not linear.spiking:
-                continue
-            integer = linear.integer_weights and shape.weight_bits and which != "all"
-            out.append(df.Gemm(n, linear.in_features, linear.out_features, wbits if integer else word,
-                               abits if which == "spiking" else word))
-        return out
-    bits = abits if which == "attention" else word
-    pairs = causal_pairs(q_len, kv_len, layer.window)
-    for _ in range(2):  # QKᵀ (K stationary) and P·V (V stationary), every query head of every sample
-        out.append(df.Gemm(q_len, shape.head_dim, kv_len, bits, bits,
-                           macs=pairs * shape.head_dim).scaled(batch * shape.heads))
-    return out
-
-
-def _dataflow_memory(gemms: list[df.Gemm], hw: Hardware, opt: Options, psum_bits: int, in_dram: bool) -> dict:
-    total = {"weights": 0.0, "operands": 0.0, "activations": 0.0, "dram": 0.0}
-    for g in gemms:
-        m = df.gemm_memory(g, hw, opt.dataflow, psum_bits, in_dram)
-        total["weights"] += (m["weight_j"] + m["rf_j"] + m["sram_j"]) * g.count
-        total["activations"] += m["local_j"] * g.count
-        total["dram"] += m["dram_j"] * g.count
-    return total
-
-
-def _dense_row(sites, spiking_ops, dense_ops, driven, stream, shape, layer, hw, abits, memory, opt, record,
-               model) -> dict:
-    """Energy terms of a dense model (``dense_int``/``dense_isobit`` at ``abits``, or ``dense_fp16``)."""
-    part = _zero(model)
-    wbits = opt.weight_bits or shape.weight_bits or hw.word_bits
-    word = hw.word_bits
-    batch, q_len, kv_len = (record.batch, record.q_len, record.kv_len) if record is not None else (1, 0, 0)
-    if model == "dense_fp16":
-        part["mac_j"] = sum(dense_ops.values()) * hw.ann_mac_j
-    else:
-        remainder = sum(spiking_ops.values())
-        kv_bits = 8 if driven.get("kv_int8") else abits
-        part["int_mac_j"] = (driven["linear_int"] * (hw.mult_j(abits, wbits) + hw.add_j)
-                             + driven["attention_scores"] * (hw.mult_j(kv_bits, kv_bits) + hw.add_j))
-        part["fp_j"] = (remainder + driven["linear_float"] + driven["attention_values"]) * hw.mac_j
-    if not memory:
-        return part
-    values = sum(site_neurons(site) for site in sites)
-    if opt.dataflow == "no-reuse":  # the per-MAC rule
-        if model == "dense_fp16":
-            part["mem_accumulator_j"] = 2 * sum(dense_ops[k] for k in ("linear", "lm_head", "attention_scores",
-                                                                         "attention_values")) * word / BITS * hw.rf_j
-        else:
-            part["mem_accumulator_j"] = 2 * (
-                (driven["linear_int"] + driven["attention_scores"]) * hw.psum_bits
-                + (driven["linear_float"] + driven["attention_values"] + spiking_ops["linear"] + spiking_ops["lm_head"]
-                   + spiking_ops["attention_scores"] + spiking_ops["attention_values"]) * word) / BITS * hw.rf_j
-        if driven.get("kv_int8") and model != "dense_fp16":
-            part["mem_operands_j"] += 2 * driven["kv_int8"] * 8 / BITS * hw.memory_j
-        if model == "dense_fp16":
-            part["mem_weights_j"], part["mem_operands_j"] = _float_memory(dense_ops, hw)
-            part["mem_activations_j"] = 2 * values * word / BITS * hw.memory_j
-        else:
-            weights, operands = _float_memory(spiking_ops, hw)
-            part["mem_weights_j"] = weights + (driven["linear_int"] * wbits + driven["linear_float"] * word) \
-                / BITS * hw.weight_read_j
-            part["mem_operands_j"] = operands + (0 if driven.get("kv_int8") else (
-                driven["attention_scores"] + driven["attention_values"]) * abits / BITS * hw.memory_j)
-            part["mem_activations_j"] = 2 * values * abits / BITS * hw.memory_j
-    else:
-        in_dram = stream > 0
-        psum = hw.psum_bits if model != "dense_fp16" else max(word, 16)
-        if model == "dense_fp16":
-            gemms = _gemms(shape, layer, batch, q_len, kv_len, "all", abits, wbits, word)
-            attention = dense_ops["attention_scores"] > 0
-            if layer is not None and attention:
-                gemms += _gemms(shape, layer, batch, q_len, kv_len, "attention_fp", abits, wbits, word)
-        else:
-            gemms = (_gemms(shape, layer, batch, q_len, kv_len, "float", abits, wbits, word)
-                     + _gemms(shape, layer, batch, q_len, kv_len, "spiking", abits, wbits, word))
-            if layer is not None:
-                which = "attention" if driven["attention_scores"] else "attention_fp"
-                if driven["attention_scores"] or spiking_ops["attention_scores"]:
-                    gemms += _gemms(shape, layer, batch, q_len, kv_len, which,
-                                    8 if driven.get("kv_int8") else abits, wbits, word)
-        m = _dataflow_memory(gemms, hw, opt, psum, in_dram)
-        part["mem_weights_j"] = m["weights"]
-        part["mem_activations_j"] = m["activations"]
-        part["mem_dram_j"] = m["dram"]
-    part["mem_dram_j"] += stream / BITS * hw.dram_j
-    return part
-
-
-def _float_memory(ops: dict, hw: Hardware) -> tuple[float, float]:
-    """(weights, operands) of floating-point MACs under the per-MAC (no-reuse) rule: a float weight per
-    linear/lm_head MAC from the core-local weight memory, a float operand per attention MAC from the local
-    buffer."""
-    weights = (ops["linear"] + ops["lm_head"]) * hw.word_bits / BITS * hw.weight_read_j
-    operands = (ops["attention_scores"] + ops["attention_values"]) * hw.word_bits / BITS * hw.memory_j
-    return weights, operands
-
-
-def _ours_row(label, sites: list[SiteRecord], spiking_ops: dict, dense_ops: dict, driven: dict, stream_bits: dict,
-              shape: ModelShape, layer: LayerShape | None, hw: Hardware, widths: dict, payload: bool,
-              binary_spikes: str, memory: bool, opt: Options = Options(), record=None) -> dict:
-    parts = {model: _zero(model) for model in (*MODELS, "dense_isobit")}
-    counts = {"ops": 0.0, "events": 0, "updates": 0}
-    for site in sites:
-        _spiking_site(site, layer, shape, hw, payload, binary_spikes, memory, parts["spiking"], counts, opt)
-    remainder = sum(spiking_ops.values())
-    spk = parts["spiking"]
-    spk["fp_j"] = remainder * hw.mac_j
-    if driven.get("kv_int8"):  # attention as int8 MACs (QKᵀ) and float P·V, as the dense-int model runs it
-        spk["fp_j"] += driven["kv_int8"] * hw.mac_j
-        spk["synaptic_j"] += driven["kv_int8"] * (hw.mult_j(8, 8) + hw.add_j)
-    if memory:  # the float remainder (non-spiking linears, lm_head) runs on the dense accelerator
-        if opt.dataflow == "no-reuse":
-            weights, operands = _float_memory(spiking_ops, hw)
-            spk["mem_weights_j"] += weights
-            spk["mem_operands_j"] += operands + 2 * driven.get("kv_int8", 0) * 8 / BITS * hw.memory_j
-            spk["mem_accumulator_j"] += 2 * (
-                (spiking_ops["linear"] + spiking_ops["lm_head"] + spiking_ops["attention_scores"]
-                 + spiking_ops["attention_values"] + driven.get("kv_int8", 0)) * hw.word_bits
-                + driven.get("kv_int8", 0) * hw.psum_bits) / BITS * hw.rf_j
-        else:
-            batch, q_len, kv_len = (record.batch, record.q_len, record.kv_len) if record is not None else (1, 0, 0)
-            wbits = opt.weight_bits or shape.weight_bits or hw.word_bits
-            gemms = _gemms(shape, layer, batch, q_len, kv_len, "float", 8, wbits, hw.word_bits)
-            if layer is not None and driven.get("kv_int8"):
-                gemms += _gemms(shape, layer, batch, q_len, kv_len, "attention", 8, wbits, hw.word_bits)
-            m = _dataflow_memory(gemms, hw, opt, hw.psum_bits, stream_bits["dense_int"] > 0)
-            spk["mem_weights_j"] += m["weights"] + m["activations"]
-            spk["mem_dram_j"] += m["dram"]
-        spk["mem_dram_j"] += stream_bits["spiking"] / BITS * hw.dram_j
-    for model, abits in (("dense_int", widths["dense_int"]), ("dense_isobit", widths["dense_isobit"]),
-                         ("dense_fp16", hw.word_bits)):
-        parts[model] = _dense_row(sites, spiking_ops, dense_ops, driven, stream_bits[model if model != "dense_isobit"
-                                  else "dense_int"], shape, layer, hw, abits, memory, opt, record, model)
-    int_macs = driven["linear_int"] + driven["attention_scores"]
-    count = {key: sum(getattr(site, key) for site in sites) for key in ("sops", "sops_payload", "events",
-                                                                         "neuron_steps")}
-    row = {"layer": label, "sops": count["sops"], "sops_payload": count["sops_payload"],
-           "spike_events": count["events"], "neuron_steps": count["neuron_steps"],
-           "synaptic_ops": counts["ops"], "charged_events": counts["events"], "neuron_updates": counts["updates"],
-           "macs": remainder, "ann_macs": sum(dense_ops.values()), "int_macs": int_macs,
-           "float_macs": remainder + driven["linear_float"] + driven["attention_values"]}
-    return _finish(row, parts)
-
-
-def _finish(row: dict, parts: dict) -> dict:
-    """Energies, memory, ratios and breakdowns of a row from its per-model energy terms."""
-    energy = {model: (sum(parts[model].values()) if parts.get(model) is not None else None)
-              for model in (*MODELS, "dense_isobit")}
-    mem = {model: (sum(v for k, v in parts[model].items() if k.startswith("mem_")) if parts.get(model) is not None
-                   else None) for model in MODELS}
-    spiking = parts["spiking"]
-    row.update({
-        "energy_j": energy["spiking"], "dense_int_energy_j": energy["dense_int"],
-        "dense_fp16_energy_j": energy["dense_fp16"], "dense_isobit_energy_j": energy["dense_isobit"],
-        "memory_j": mem,
-        "ratio_vs_dense_int": _ratio(energy["spiking"], energy["dense_int"]),
-        "ratio_vs_dense_fp16": _ratio(energy["spiking"], energy["dense_fp16"]),
-        "ratio_vs_dense_isobit": _ratio(energy["spiking"], energy["dense_isobit"]),
-        "ann_energy_j": energy["dense_fp16"], "ratio": _ratio(energy["spiking"], energy["dense_fp16"]),
-        "breakdown": {"synaptic_j": spiking["synaptic_j"], "neuron_j": spiking.get("neuron_j", 0.0),
-                      "hop_j": spiking.get("hop_j", 0.0), "fp_j": spiking["fp_j"], "memory_j": mem["spiking"]},
-        "terms": {m: parts.get(m) for m in (*MODELS, "dense_isobit")},
-    })
-    return row
-
-
-def _ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def _spiking_weight_bytes(recording: Recording, hw: Hardware, wbits: int | None) -> float:
-    shape = recording.shape
-    return sum(weight_bits(shape, layer, hw, False, wbits) for layer in shape.layers) / 8
-
-
-def _stream_bits(recording: Recording, hw: Hardware, memory: bool, opt: Options = Options()):
-    """Bits streamed from DRAM per block and for the head, per model (0 where the weights stay on chip). The
-    dense models stream every weight once per pass when the model exceeds the accelerator's SRAM; the spiking
-    chip streams its synapses when they exceed one chip (placement ``stream``), else holds them on
-    ``chips_needed`` chips; its ``lm_head`` runs on the dense accelerator."""
-    shape = recording.shape
-    wb = opt.weight_bits
-    fits = {"dense_int": fits_on_chip(shape, hw, False, wb), "dense_fp16": fits_on_chip(shape, hw, True)}
-    place = df.placement(_spiking_weight_bytes(recording, hw, wb), hw, opt.placement)
-    fits["spiking"] = not place["streamed"]
-    floating = {"spiking": False, "dense_int": False, "dense_fp16": True}
-    layers = []
-    for layer in recording.layers:
-        ls = _layer_shape(recording, layer)
-        layers.append({m: 0 if (fits[m] or not memory) else weight_bits(shape, ls, hw, floating[m], wb)
-                       for m in MODELS})
-    head = {m: 0 if (fits["dense_int" if m == "spiking" else m] or not memory) else head_weight_bits(shape, hw)
-            for m in MODELS}
-    return layers, head, {**fits, "placement": place}
-
-
-def carried_bits(recording: Recording) -> int:
-    """Bits of the largest spike count any neuron integrated (+1 sign bit for signed codes): the activation
-    width the spike trains really carry, so the width a dense-int model needs to compute the same."""
-    top, signed = 0, False
-    for layer in recording.layers:
-        for site in layer.sites.values():
-            if len(site.count_values):
-                top = max(top, int(abs(site.count_values).max()))
-            signed = signed or site.code_kind == "ternary"
-    return max(1, math.ceil(math.log2(top + 1))) + int(signed)
-
-
-def isobit_bits(recording: Recording) -> int:
-    """Yan et al. (arXiv 2409.08290): a T-step SNN against a ⌈log2(T+1)⌉-bit network; T counts unit steps
-    (a step carrying spikes up to ``per_step`` counts ``per_step`` times), +1 sign bit for signed codes."""
-    unit, signed = 1, False
-    for layer in recording.layers:
-        for site in layer.sites.values():
-            unit = max(unit, len(site.step_events) * max(1, site.per_step))
-            signed = signed or site.code_kind == "ternary"
-    return max(1, math.ceil(math.log2(unit + 1))) + int(signed)
-
-
-def dense_widths(recording: Recording, opt: Options) -> dict:
-    nominal = _activation_bits(recording)
-    carried = carried_bits(recording)
-    return {"nominal": nominal, "carried": carried, "isobit": isobit_bits(recording),
-            "dense_int": {"nominal": nominal, "carried": carried, "isobit": isobit_bits(recording)}[opt.dense_abits],
-            "dense_isobit": isobit_bits(recording)}
-
-
-def _kv_int8(recording: Recording, layer: LayerRecord, driven: dict) -> tuple[list[SiteRecord], dict]:
-    """W8ASpike's attention: Q, K, V not spiked; QKᵀ as int8 MACs, P·V as float MACs on both sides."""
-    sites = [site for site in layer.sites.values() if site.kind == "linear"]
-    driven = {**driven, "attention_scores": driven["attention_scores"], "kv_int8": driven["attention_scores"]}
-    return sites, driven
-
-
-def _ours(recording: Recording, hw: Hardware, payload: bool, binary_spikes: str, memory: bool,
-          opt: Options = Options()) -> list[dict]:
-    shape = recording.shape
-    widths = dense_widths(recording, opt)
-    streams, head_stream, _ = _stream_bits(recording, hw, memory, opt)
-    rows = []
-    for layer, stream in zip(recording.layers, streams):
-        ls = _layer_shape(recording, layer)
-        driven = spike_driven_macs(shape, ls, layer.batch, layer.q_len, layer.kv_len)
-        sites = list(layer.sites.values())
-        if opt.kv == "int8" and ls.attention_spiking:
-            sites, driven = _kv_int8(recording, layer, driven)
-        rows.append(_ours_row(layer.layer, sites, layer.spiking_ops, layer.dense_ops, driven,
-                              stream, shape, ls, hw, widths, payload, binary_spikes, memory, opt, layer))
-    if recording.head_ops is not None:
-        none = dict.fromkeys(("linear_int", "linear_float", "attention_scores", "attention_values"), 0)
-        first = recording.layers[0]
-        rows.append(_ours_row("head", [], recording.head_ops, recording.head_ops, none, head_stream, shape, None,
-                              hw, widths, payload, binary_spikes, memory, opt, first))
-    return rows
-
-
-def site_flops(site: SiteRecord, shape: ModelShape, layer: LayerShape, record: LayerRecord) -> int:
-    """FLOPs (MACs) of the dense product a site's spikes drive: ``B·n·in·out`` (linear), ``B·H·P·D`` (Q: QKᵀ;
-    V: P·V), ``B·m·H_kv·D`` (K: one accumulate into K̂ per element)."""
-    B, n, m = record.batch, record.q_len, record.kv_len
-    if site.kind == "linear":
-        linear = layer.linear(site.name)
-        return B * n * linear.in_features * linear.out_features
-    if site.kind in ("q", "v"):
-        return B * shape.heads * causal_pairs(n, m) * shape.head_dim
-    if site.kind == "k":
-        return B * m * shape.kv_heads * shape.head_dim
-    raise ValueError(f"unknown site kind {site.kind!r} of {site.name}")
-
-
-def _published_row(label, sites, spiking_ops, dense_ops, shape, layer, record, constants, unit_spikes) -> dict:
-    sops = 0.0
-    for site in sites:
-        spikes = site.payload if unit_spikes else site.events
-        sops += spikes / site_neurons(site) * site_flops(site, shape, layer, record)
-    remainder, ann = sum(spiking_ops.values()), sum(dense_ops.values())
-    parts = {"spiking": {"synaptic_j": sops * constants["ac_j"], "fp_j": remainder * constants["mac_j"]},
-             "dense_int": None, "dense_fp16": {"mac_j": ann * constants["mac_j"]}}
-    count = {key: sum(getattr(site, key) for site in sites) for key in ("sops", "sops_payload", "events",
-                                                                         "neuron_steps", "payload")}
-    row = {"layer": label, "sops": count["sops"], "sops_payload": count["sops_payload"],
-           "spike_events": count["events"], "neuron_steps": count["neuron_steps"], "synaptic_ops": sops,
-           "unit_spikes": count["payload"], "activations": sum(site_neurons(site) for site in sites),
-           "macs": remainder, "ann_macs": ann, "int_macs": None}
-    return _finish(row, parts)
-
-
-def _published(recording: Recording, constants: dict, unit_spikes: bool) -> list[dict]:
-    shape = recording.shape
-    rows = [_published_row(layer.layer, list(layer.sites.values()), layer.spiking_ops, layer.dense_ops, shape,
-                           _layer_shape(recording, layer), layer, constants, unit_spikes)
-            for layer in recording.layers]
-    if recording.head_ops is not None:
-        rows.append(_published_row("head", [], recording.head_ops, recording.head_ops, shape, None, None, constants,
-                                   unit_spikes))
-    return rows
-
-
-def _total(rows: list[dict]) -> dict:
-    def add(values):
-        values = list(values)
-        if any(v is None for v in values):
-            return None
-        if isinstance(values[0], dict):
-            return {k: add(v[k] for v in values) for k in values[0]}
-        return sum(values)
-
-    skip = ("layer", "ratio", "ratio_vs_dense_int", "ratio_vs_dense_fp16", "ratio_vs_dense_isobit")
-    total = {key: add(row[key] for row in rows) for key in rows[0] if key not in skip}
-    total["terms"] = {m: add(row["terms"][m] for row in rows) if rows[0]["terms"].get(m) is not None else None
-                      for m in rows[0]["terms"]}
-    total["ratio_vs_dense_int"] = _ratio(total["energy_j"], total["dense_int_energy_j"])
-    total["ratio_vs_dense_isobit"] = _ratio(total.get("dense_isobit_energy_j") and total["energy_j"],
-                                            total.get("dense_isobit_energy_j"))
-    total["ratio_vs_dense_fp16"] = total["ratio"] = _ratio(total["energy_j"], total["dense_fp16_energy_j"])
-    return total
+from analysis.ops import causal_pairs, spike_driven_macs  # noqa: F401
+from analysis.records import LayerRecord, Recording, SiteRecord  # noqa: F401
+from analysis.shape import LayerShape, ModelShape  # noqa: F401
 
 
 def _rows(recording, hw, payload, binary_spikes, memory, convention, opt: Options = Options()):
     if convention == "ours":
-        return _ours(recording, hw, payload, binary_spikes, memory, opt)
+        return ours_rows(recording, hw, payload, binary_spikes, memory, opt)
     if convention == "snn-paper":
-        return _published(recording, SNN_PAPER, unit_spikes=payload)
-    return _published(recording, SPIKINGBRAIN, unit_spikes=True)
+        return published_rows(recording, SNN_PAPER, unit_spikes=payload)
+    return published_rows(recording, SPIKINGBRAIN, unit_spikes=True)
 
 
 def spike_train(recording: Recording) -> str:
@@ -566,14 +73,6 @@ def technology_node(hw: Hardware) -> dict:
             "note": "one node for every side" if same else
             f"mixed nodes: spiking constants at {hw.node}, dense datapath at {hw.dense_node} (Horowitz 2014); "
             "no sourced scaling rule is applied, so the ratio compares across nodes"}
-
-
-def blocks_ratio(rows: list[dict], key: str = "dense_int_energy_j") -> float | None:
-    """Spiking / dense over the blocks only (lm_head and the final norm left out)."""
-    blocks = [row for row in rows if row["layer"] != "head"]
-    spiking = sum(row["energy_j"] for row in blocks)
-    dense = sum(row[key] for row in blocks) if all(row[key] is not None for row in blocks) else None
-    return _ratio(spiking, dense)
 
 
 def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = False, memory: bool = True,
@@ -609,19 +108,19 @@ def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = F
         memory = False
     hw = hw or PRESETS["45nm-fp16"]
     if convention == "ours":
-        _activation_bits(recording)
+        activation_bits(recording)
     rows = _rows(recording, hw, payload, binary_spikes, memory, convention, opt)
-    total = _total(rows)
+    total = sum_rows(rows)
     tokens = recording.layers[0].batch * recording.layers[0].q_len
     result = {"recording": recording.path, "convention": convention, "memory": memory, "tokens": tokens,
               "spike_train": spike_train(recording)}
     if convention == "ours":
         widths = dense_widths(recording, opt)
-        _, _, fits = _stream_bits(recording, hw, True, opt)
+        _, _, fits = weight_streams(recording, hw, True, opt)
         result.update(hardware=hw.name, hardware_source=hw.source, constants=hardware_constants(hw),
                       sop_count="payload" if payload else "events",
                       binary_spikes=binary_spikes if hw.spikes == "binary" else None,
-                      abits=_activation_bits(recording), wbits=opt.weight_bits or recording.shape.weight_bits,
+                      abits=activation_bits(recording), wbits=opt.weight_bits or recording.shape.weight_bits,
                       dense_int_abits=widths["dense_int"], dense_isobit_abits=widths["isobit"],
                       carried_abits=widths["carried"],
                       weights_on_chip={m: fits[m] for m in MODELS}, synapse_placement=fits["placement"],
@@ -658,7 +157,7 @@ def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = F
         ends = []
         for corner in hw.corners():
             corner_rows = _rows(recording, corner, payload, binary_spikes, memory, convention, opt)
-            end = _total(corner_rows)
+            end = sum_rows(corner_rows)
             end["ratio_blocks_vs_dense_int"] = blocks_ratio(corner_rows)
             ends.append(end)
         result["range"] = {key: [min(end[key] for end in ends), max(end[key] for end in ends)]
@@ -671,106 +170,3 @@ def estimate(recording: Recording, hw: Hardware | None = None, payload: bool = F
         result["ratio_blocks_band"] = [result["ratio_blocks_vs_dense_int"]] * 2
     result["layers"] = rows
     return result
-
-
-def neurobench_names(recording: Recording) -> dict:
-    """Our counts under NeuroBench's metric names (Yik et al., Nat. Commun. 16:1545, 2025; ``neurobench`` 2.3),
-    computed by our counters, not by NeuroBench (``benchmarks/neurobench_check.py`` runs NeuroBench itself).
-    As NeuroBench classifies them: ±1 / binary spike inputs are ACs, multi-level (graded) ones MACs; unlike
-    NeuroBench we count every synapse a spike reaches, zero weights included, and ``Dense`` once per token,
-    not once per time step."""
-    sites = [site for layer in recording.layers for site in layer.sites.values()]
-    acs = sum(site.sops for site in sites if site.per_step == 1)
-    macs = sum(site.sops for site in sites if site.per_step > 1)
-    dense = 0
-    for layer in recording.layers:
-        ls = _layer_shape(recording, layer)
-        driven = spike_driven_macs(recording.shape, ls, layer.batch, layer.q_len, layer.kv_len)
-        dense += sum(driven.values())
-    steps = sum(site.neuron_steps for site in sites)
-    return {"Effective_ACs": acs, "Effective_MACs": macs, "Dense": dense,
-            "ActivationSparsity": 1 - sum(site.events for site in sites) / steps if steps else None,
-            "computed_by": "neuro-llm counters under NeuroBench names (zero weights counted; Dense once per token)"}
-
-
-SPIKINGBRAIN_REPORTED = {"spikes_per_channel": 1.13, "ratio_fp16": 43.48, "ratio_int8": 6.76,
-                         "saving_fp16": 0.977, "saving_int8": 0.852, "fp16_mac_j": 1.5 * PJ, "int8_mac_j": 0.23 * PJ,
-                         "add_j": 0.03 * PJ,
-                         "source": "SpikingBrain-7B technical report (BICLab, 2025), §5.5 and App. C.2: bitwise "
-                                   "spikes per channel over the inputs of all linear projections; compute only"}
-
-
-def spikingbrain_figures(recording: Recording) -> dict:
-    """SpikingBrain's convention on this recording: unit spikes per channel over the inputs of the linear
-    projections only (their 1.13), and per MAC-equivalent ``s × 0.03 pJ`` against the FP16 MAC (1.5 pJ) and
-    the INT8 MAC (0.23 pJ) — arithmetic only."""
-    sites = [site for layer in recording.layers for site in layer.sites.values() if site.kind == "linear"]
-    spa = sum(site.payload for site in sites) / sum(site_neurons(site) for site in sites)
-    ref = SPIKINGBRAIN_REPORTED
-    per_mac = spa * ref["add_j"]
-    return {"spikingbrain": {"spikes_per_channel_linear": spa, "ratio_fp16": ref["fp16_mac_j"] / per_mac,
-                             "ratio_int8": ref["int8_mac_j"] / per_mac,
-                             "saving_fp16": 1 - per_mac / ref["fp16_mac_j"],
-                             "saving_int8": 1 - per_mac / ref["int8_mac_j"], "reported": ref}}
-
-
-def _fmt(value, width, spec=".3e"):
-    return f"{'–':>{width}}" if value is None else f"{value:>{width}{spec}}"
-
-
-def format_table(result: dict) -> str:
-    """The per-layer table and the total, as printed by ``neuro-llm energy``."""
-    head = (f"{'layer':>6} {'syn ops':>10} {'spiking J':>10} {'dense-int J':>11} {'dense-fp J':>10} "
-            f"{'vs int':>7} {'vs fp':>7} {'mem spk J':>10}")
-
-    def line(row, label):
-        return (f"{label:>6} {_fmt(row['synaptic_ops'], 10)} {_fmt(row['energy_j'], 10)} "
-                f"{_fmt(row['dense_int_energy_j'], 11)} {_fmt(row['dense_fp16_energy_j'], 10)} "
-                f"{_fmt(row['ratio_vs_dense_int'], 7, '.3f')} {_fmt(row['ratio_vs_dense_fp16'], 7, '.3f')} "
-                f"{_fmt(row['memory_j']['spiking'] if result['memory'] else None, 10)}")
-
-    source = result.get("hardware_source") or result["constants"].get("source", "")
-    spikes = f"; binary spikes as {result['binary_spikes']}" if result.get("binary_spikes") else ""
-    lines = [f"convention {result['convention']}; hardware {result['hardware']} ({source}); synaptic ops counted "
-             f"as {result['sop_count']}{spikes}; memory {'on' if result['memory'] else 'off'}; "
-             f"{result['tokens']} tokens"]
-    if result["convention"] == "ours":
-        node = result["technology_node"]
-        place = result["synapse_placement"]
-        lines.append(f"node: {node['spiking']} spiking / {node['dense']} dense"
-                     f"{'' if node['same_node'] else ' (MIXED: ratios compare across nodes)'}; dataflow "
-                     f"{result['dataflow']}; neuron policy {result['neuron_policy']}; spike train "
-                     f"{result['spike_train']}; K/V {result['kv']}; weights W{result['wbits']}; dense-int at "
-                     f"A{result['dense_int_abits']} (carried {result['carried_abits']}, nominal {result['abits']}, "
-                     f"iso-bit {result['dense_isobit_abits']}); synapses need {place['chips_needed']} chip(s) of "
-                     f"{place['chip_bytes'] / 2**20:.0f} MiB, {'streamed per pass' if place['streamed'] else 'resident'}")
-    lines.append(head)
-    lines += [line(row, row["layer"]) for row in result["layers"]]
-    lines += ["-" * len(head), line(result, "total")]
-    per_token = ", ".join(f"{name} {_fmt(result[key], 0)} J" for name, key in (
-        ("spiking", "energy_per_token_j"), ("dense-int", "dense_int_energy_per_token_j"),
-        ("dense-fp", "dense_fp16_energy_per_token_j")))
-    lines.append(f"per token: {per_token}")
-    if result["convention"] == "ours":
-        band, blocks = result["ratio_band"], result["ratio_blocks_band"]
-        lines.append(f"spiking / dense-int: whole model {result['ratio_vs_dense_int']:.3f} (band {band[0]:.3f}.."
-                     f"{band[1]:.3f}), blocks only {result['ratio_blocks_vs_dense_int']:.3f} (band {blocks[0]:.3f}.."
-                     f"{blocks[1]:.3f}); vs iso-bit dense {result['ratio_vs_dense_isobit']:.3f}")
-    if "range" in result:
-        r = result["range"]
-        ranged = [k for k, v in result["constants"].items() if isinstance(v, dict) and "range" in v]
-        lines.append(f"ranged constants {', '.join(ranged)}: "
-                     f"spiking {r['energy_j'][0]:.3e}..{r['energy_j'][1]:.3e} J, vs int "
-                     f"{r['ratio_vs_dense_int'][0]:.3f}..{r['ratio_vs_dense_int'][1]:.3f}, vs fp "
-                     f"{r['ratio_vs_dense_fp16'][0]:.3f}..{r['ratio_vs_dense_fp16'][1]:.3f}")
-    if "spikingbrain" in result:
-        sb = result["spikingbrain"]
-        ref = sb["reported"]
-        lines.append(f"SpikingBrain's convention (linear inputs only): {sb['spikes_per_channel_linear']:.3f} spikes per "
-                     f"channel -> {sb['ratio_fp16']:.2f}x / {sb['ratio_int8']:.2f}x below the FP16 / INT8 MAC "
-                     f"(theirs, 7B: {ref['spikes_per_channel']} -> {ref['ratio_fp16']}x / {ref['ratio_int8']}x)")
-    if "mac_equivalent_j" in result:
-        lines.append(f"{result['spikes_per_activation']:.3f} unit spikes per activation: "
-                     f"{result['mac_equivalent_j'] / PJ:.4f} pJ per MAC-equivalent, "
-                     f"{result['mac_equivalent_ratio']:.1f}x below the FP16 MAC")
-    return "\n".join(lines)
