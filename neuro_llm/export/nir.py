@@ -109,11 +109,11 @@ def _projection_parts(layer: SpikingLinear, max_count: int | None) -> tuple[dict
                                 metadata=_weight_metadata(layer, codes, plan))
         nodes[out] = nir.Output(output_type=np.array([layer.out_features]))
         edges.append((lin, out))
-        if code.kind == "gif":
+        if not code.signed:   # unsigned (GIF) counts: one population per level
             for k in range(1, n + 1):
                 nodes[f"if.g{g}.k{k}"] = _if(width, _below(k - 0.5))
                 edges += [(inp, f"if.g{g}.k{k}"), (f"if.g{g}.k{k}", lin)]
-        else:   # ternary: a positive and a negative population per level
+        else:   # signed (ternary) counts: a positive and a negative population per level
             flip_in, flip_out = f"negate_charge.g{g}", f"negate_spikes.g{g}"
             nodes[flip_in] = nir.Scale(scale=np.full(width, -1.0, np.float32))
             nodes[flip_out] = nir.Scale(scale=np.full(width, -1.0, np.float32))
@@ -166,7 +166,7 @@ def _exactness(code, covers: bool) -> str:
 def _spike_form(code) -> str:
     if code is None:
         return "no spikes"
-    if code.kind == "gif":
+    if not code.signed:
         if code.per_step == 1:
             return "binary GIF: the same spikes, its T steps unrolled into T populations"
         return (f"thermometer: a GIF spike of level j (0..{code.per_step}) becomes j binary spikes of "

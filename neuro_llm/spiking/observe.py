@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from neuro_llm.spiking import kernels
-from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.codes.gif import GIFCode
 
 Tensor = torch.Tensor
 _OBSERVERS: contextvars.ContextVar[tuple] = contextvars.ContextVar("neuro_llm_observers", default=())
@@ -186,7 +186,7 @@ class SpikeStats:
         limit = HISTOGRAM_LIMIT + 1
         shape = e.shape
         source = e.operand[0] if e.count is None else e.count
-        if e.spikes is None and not e.code.bitwise and len(shape) and kernels.enabled(source):
+        if e.spikes is None and e.code.fused_count_stats and len(shape) and kernels.enabled(source):
             if e.count is None:
                 x, tiles, width, _ = e.operand
             else:
@@ -407,7 +407,7 @@ def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, 
         raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
     width = x.shape[1] // tiles if width is None else width
     columns = width if columns is None else columns
-    event = Encoded("", -1, SpikeCode("gif", per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
+    event = Encoded("", -1, GIFCode(per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
     with kernels.disabled():
         tallies, binned, _ = SpikeStats._device_tallies(Encoded("", -1, event.code, event.counts(), tiles))
     return tallies, binned.to(torch.float64)
