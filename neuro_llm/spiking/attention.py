@@ -31,7 +31,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from neuro_llm.core.modes import KeyScale, Mode
-from neuro_llm.spiking import kernels, observe
+from neuro_llm.spiking import kernels, observe, taps
 from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
@@ -196,12 +196,12 @@ def spiking_attention_forward(module, query, key, value, attention_mask, scaling
     if spiking is None:
         from neuro_llm.arch import adapter_for
 
-        fake_quant = getattr(module, "neuro_llm_fake_quant", None)
+        fake_quant = taps.fake_quant_of(module)
         if fake_quant is not None:
             query, key, value = fake_quant(query, key, value)
         eager = adapter_for(module.config).eager_attention()
         out = eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-        capture = getattr(module, "neuro_llm_capture", None)
+        capture = taps.capture_of(module)
         if capture is not None:  # calibration: attention saliency of the FP block
             capture.add(query, key, value, out[1], module.num_key_value_groups)
         return out
