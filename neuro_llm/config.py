@@ -22,27 +22,30 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-METHODS = ("fp", "rtn", "gptq", "omniquant", "spikellm", "sdllm", "pbllm")
+from neuro_llm.core.methods import Method, method_names, method_spec, methods
+from neuro_llm.core.modes import KeyScale, Mode, SpikeTrain, Threshold, WeightSpikes
+
+METHODS = method_names()               # the registry's (neuro_llm.core.methods), in the CLI's order
 IMPLEMENTED_METHODS = METHODS
-WEIGHT_SPIKES = ("int", "ternary")
-WEIGHT_METHODS = ("rtn", "gptq", "omniquant")
+WEIGHT_SPIKES = WeightSpikes.values()
+WEIGHT_METHODS = tuple(m.name for m in methods() if m.weight_method)
 SALIENCY = ("first", "second")
-SPIKING_METHODS = ("spikellm", "sdllm")
-THRESHOLDS = ("mean", "max")            # sdllm: adaptive mean|x|/k (authors' code) | old max-scaled comparison
-SPIKE_TRAINS = ("ternary", "bitwise")   # sdllm (mean threshold): unit ±1 trains | bit-by-bit ±1 trains
+SPIKING_METHODS = tuple(m.name for m in methods() if m.spiking)
+THRESHOLDS = Threshold.values()         # sdllm: adaptive mean|x|/k (authors' code) | old max-scaled comparison
+SPIKE_TRAINS = SpikeTrain.values()      # sdllm (mean threshold): unit ±1 trains | bit-by-bit ±1 trains
 # SDLLM's lab (BICLab, SpikingBrain-7B W8ASpike, SpikeCountBitwiseNode) sends counts bit by bit: ~1.2 events
 # per activation on SmolLM2 against ~3 for unit ternary trains (benchmarks/results/energy_smollm2.json)
-DEFAULT_SPIKE_TRAIN = "bitwise"
+DEFAULT_SPIKE_TRAIN = SpikeTrain.BITWISE.value
 DEFAULT_THRESHOLD_K = 3.0               # the authors' default (SpikingBrain-7B quant_linear.py, report A.8)
 DEFAULT_COUNT_CAP = None                # by measurement (sdllm_curve.py): cap 15 at k=3 clips 1 %, ppl 42 -> 1.9e6
-MODES = ("explicit", "collapsed")
-KEY_SCALES = ("token", "running")       # K's threshold, both causal: per token | per channel over past tokens
+MODES = Mode.values()
+KEY_SCALES = KeyScale.values()          # K's threshold, both causal: per token | per channel over past tokens
 FULL_PRECISION_BITS = 16
 
 
 @dataclass(frozen=True)
 class SpikeConfig:
-    method: str = "spikellm"
+    method: str = "spikellm"           # a registered method (neuro_llm.core.methods)
     wbits: int = 4
     abits: int = 4
     salient: float | None = None        # fraction of input channels ranked salient; None: method default
@@ -70,28 +73,21 @@ class SpikeConfig:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}: accepted {', '.join(METHODS)}")
-        if self.method not in IMPLEMENTED_METHODS:
-            raise ValueError(
-                f"method {self.method!r} is not available in this version; available: {', '.join(IMPLEMENTED_METHODS)}"
-            )
-        if self.key_scale not in KEY_SCALES:
-            raise ValueError(f"unknown key_scale {self.key_scale!r}: accepted {', '.join(KEY_SCALES)}")
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}: accepted {', '.join(MODES)}")
+        spec = self.method_spec   # raises on an unknown method
+        KeyScale.parse(self.key_scale, "key_scale")
+        Mode.parse(self.mode, "mode")
         for name in ("wbits", "abits"):
             bits = getattr(self, name)
             if not isinstance(bits, int) or isinstance(bits, bool) or not (1 <= bits <= FULL_PRECISION_BITS):
                 raise ValueError(f"{name} must be an integer in 1..{FULL_PRECISION_BITS} (16 = not quantized), got {bits!r}")
         self._check_sdllm()
-        if self.kind == "ternary" and not self.adaptive and self.abits < 2 and self.quantizes_activations:
+        if spec.signed_code and not self.adaptive and self.abits < 2 and self.quantizes_activations:
             raise ValueError("ternary spikes need abits >= 2 (a signed range of at least ±1)")
         if not (0.0 <= self.salient_fraction < 1.0):
             raise ValueError(f"salient must be a fraction in [0, 1), got {self.salient}")
         if not isinstance(self.extra_step_count, int) or not (0 <= self.extra_step_count <= 4):
             raise ValueError(f"extra_steps must be an integer in 0..4, got {self.extra_steps!r}")
-        if self.method not in SPIKING_METHODS and (self.salient or self.extra_steps):
+        if not spec.spiking and (self.salient or self.extra_steps):
             raise ValueError(
                 f"--salient/--extra-steps apply to spiking methods ({', '.join(SPIKING_METHODS)}), not {self.method!r}"
             )
@@ -100,15 +96,14 @@ class SpikeConfig:
         if self.weight_method is not None:
             if self.weight_method not in WEIGHT_METHODS:
                 raise ValueError(f"unknown weight method {self.weight_method!r}: accepted {', '.join(WEIGHT_METHODS)}")
-            if self.method not in SPIKING_METHODS and self.weight_method != self.method:
+            if not spec.spiking and self.weight_method != self.method:
                 raise ValueError(f"--weight-method applies to spiking methods; {self.method!r} is its own weight method")
-        if self.weight_spikes not in WEIGHT_SPIKES:
-            raise ValueError(f"unknown weight spikes {self.weight_spikes!r}: accepted {', '.join(WEIGHT_SPIKES)}")
-        if self.weight_spikes == "ternary" and self.method != "spikellm":
+        ternary_weights = WeightSpikes.parse(self.weight_spikes, "weight spikes") is WeightSpikes.TERNARY
+        if ternary_weights and not spec.ternary_weight_spikes:
             raise ValueError("ternary weight spikes belong to spikellm (--method spikellm --weight-spikes ternary)")
-        if self.method == "pbllm" and self.wbits != 1:
-            raise ValueError("pbllm binarizes weights (salient ones kept at 8 bits): use --wbits 1")
-        if self.weight_spikes == "ternary" and self.wbits != 2:
+        if spec.binary_weights and self.wbits != 1:
+            raise ValueError(f"{self.method} binarizes weights (salient ones kept at 8 bits): use --wbits 1")
+        if ternary_weights and self.wbits != 2:
             raise ValueError("ternary weight spikes are a 2-bit weight code: use --wbits 2")
         if not (0.0 <= self.weight_salient < 1.0):
             raise ValueError(f"weight_salient must be a fraction in [0, 1), got {self.weight_salient}")
@@ -127,10 +122,8 @@ class SpikeConfig:
     def _check_sdllm(self) -> None:
         if isinstance(self.count_cap, str) and self.count_cap.strip().lower() == "none":
             object.__setattr__(self, "count_cap", None)  # "none" from the command line or a config file
-        if self.threshold not in THRESHOLDS:
-            raise ValueError(f"unknown threshold {self.threshold!r}: accepted {', '.join(THRESHOLDS)}")
-        if self.spike_train not in SPIKE_TRAINS:
-            raise ValueError(f"unknown spike train {self.spike_train!r}: accepted {', '.join(SPIKE_TRAINS)}")
+        threshold = Threshold.parse(self.threshold, "threshold")
+        bitwise = SpikeTrain.parse(self.spike_train, "spike train") is SpikeTrain.BITWISE
         k = self.threshold_k
         if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
             raise ValueError(f"threshold_k must be a positive number (threshold = mean|x| / k), got {k!r}")
@@ -141,9 +134,10 @@ class SpikeConfig:
             ("threshold", self.threshold, "mean"), ("threshold-k", k, DEFAULT_THRESHOLD_K),
             ("count-cap", cap, DEFAULT_COUNT_CAP), ("spike-train", self.spike_train, DEFAULT_SPIKE_TRAIN))
             if value != default]
-        if self.method != "sdllm" and changed:
+        owner = self.method_spec.adaptive_options
+        if not owner and changed:
             raise ValueError(f"--{', --'.join(changed)}: sdllm options, not for method {self.method!r}")
-        if self.method == "sdllm" and self.threshold == "max":
+        if owner and threshold is Threshold.MAX:
             bad = [name for name in changed if name != "threshold"]
             if bad:
                 raise ValueError(f"--{', --'.join(bad)}: options of sdllm's adaptive threshold (--threshold mean), "
@@ -152,49 +146,83 @@ class SpikeConfig:
             raise ValueError(f"sdllm's adaptive counts have no bit width, so --abits {self.abits} means nothing "
                              f"for them: bound them with --count-cap {2 ** (self.abits - 1) - 1} "
                              f"(±(2**(abits-1)-1)), or use --threshold max for the old {self.abits}-bit code")
-        if self.adaptive and self.spike_train == "bitwise" and (self.spike_levels or 1) != 1:
+        if self.adaptive and bitwise and (self.spike_levels or 1) != 1:
             raise ValueError("the bitwise spike train (the default) sends ±1 spikes: drop --spike-levels, or give "
                              "--spike-train ternary for level-k spikes")
 
     # -- derived ------------------------------------------------------------------------------------
     @property
+    def method_spec(self) -> Method:
+        """The registered :class:`~neuro_llm.core.methods.Method` of ``method``."""
+        return method_spec(self.method)
+
+    @property
+    def is_full_precision(self) -> bool:
+        """Nothing is quantized (method ``fp``)."""
+        return self.method_spec.full_precision
+
+    @property
+    def is_spiking(self) -> bool:
+        """Activations become spike trains (spikellm, sdllm)."""
+        return self.method_spec.spiking
+
+    @property
+    def execution_mode(self) -> Mode:
+        return Mode(self.mode)
+
+    @property
+    def key_scaling(self) -> KeyScale:
+        return KeyScale(self.key_scale)
+
+    @property
+    def signed_code(self) -> bool:
+        """Whether the activation code is signed (symmetric counts, no zero point: SDLLM's)."""
+        return self.method_spec.signed_code
+
+    @property
     def adaptive(self) -> bool:
         """SDLLM's adaptive-threshold code (data-dependent train length)."""
-        return self.method == "sdllm" and self.threshold == "mean"
+        return self.method_spec.adaptive_options and Threshold(self.threshold) is Threshold.MEAN
 
     @property
     def kind(self) -> str:
-        return "ternary" if self.method == "sdllm" else "gif"
+        """The recorded name of the activation code (``gif`` | ``ternary``), as recordings and saved models store it."""
+        return "ternary" if self.signed_code else "gif"
+
+    @property
+    def code_name(self) -> str:
+        """The registry name of the activation code (:func:`neuro_llm.spiking.codes.code_class`)."""
+        return self.method_spec.code_name(self)
 
     @property
     def weights_from(self) -> str:
         """Which calibration produces the weights: the method itself, ``pbllm``, sparse ``ternary`` weight
         spikes (GPTQ-compensated), or a spiking method's ``weight_method`` (default rtn)."""
-        if self.method in WEIGHT_METHODS or self.method == "pbllm":
+        if self.method_spec.own_weights:
             return self.method
-        if self.weight_spikes == "ternary":
-            return "ternary"
-        return self.weight_method or "rtn"
+        if WeightSpikes(self.weight_spikes) is WeightSpikes.TERNARY:
+            return WeightSpikes.TERNARY.value     # the sparse-ternary calibrator's name
+        return self.weight_method or self.method_spec.default_weights
 
     @property
     def quantizes_weights(self) -> bool:
-        return self.method != "fp" and self.wbits < FULL_PRECISION_BITS
+        return not self.is_full_precision and self.wbits < FULL_PRECISION_BITS
 
     @property
     def quantizes_activations(self) -> bool:
-        return self.method != "fp" and self.abits < FULL_PRECISION_BITS
+        return not self.is_full_precision and self.abits < FULL_PRECISION_BITS
 
     @property
     def salient_fraction(self) -> float:
         if self.salient is not None:
             return float(self.salient)
-        return 0.10 if self.method == "spikellm" else 0.0
+        return self.method_spec.default_salient
 
     @property
     def extra_step_count(self) -> int:
         if self.extra_steps is not None:
             return self.extra_steps
-        return 1 if self.method == "spikellm" else 0
+        return self.method_spec.default_extra_steps
 
     @property
     def capacity(self) -> int | None:
@@ -202,12 +230,12 @@ class SpikeConfig:
         max-scaled); the adaptive code's ``count_cap`` (``None``: unbounded)."""
         if self.adaptive:
             return self.count_cap
-        return 2 ** self.abits - 1 if self.kind == "gif" else 2 ** (self.abits - 1) - 1
+        return 2 ** (self.abits - 1) - 1 if self.signed_code else 2 ** self.abits - 1
 
     @property
     def per_step(self) -> int:
         """Largest spike of one step: ``L - 1`` (gif) or ``k`` (ternary)."""
-        if self.kind == "gif":
+        if not self.signed_code:
             levels = self.spike_levels or 2 ** self.abits
             if levels < 2 or self.capacity % (levels - 1):
                 raise ValueError(
@@ -236,12 +264,10 @@ class SpikeConfig:
 
     @property
     def code(self):
-        """The :class:`~neuro_llm.spiking.codes.SpikeCode` of every activation encoder."""
-        from neuro_llm.spiking.codes import SpikeCode
-        if self.adaptive:
-            return SpikeCode(self.kind, self.per_step, k=float(self.threshold_k), cap=self.count_cap,
-                             bitwise=self.spike_train == "bitwise")
-        return SpikeCode(self.kind, self.per_step)
+        """The :class:`~neuro_llm.spiking.codes.SpikeCode` of every activation encoder (the registered class
+        :attr:`code_name` names, built from this config by its ``from_config``)."""
+        from neuro_llm.spiking.codes import code_class
+        return code_class(self.code_name).from_config(self)
 
     @property
     def uses_saliency(self) -> bool:

@@ -209,7 +209,6 @@ def test_bitwise_trains_are_recorded_as_bits(tmp_path):
     """A bitwise site: ±1 spikes only, as many events as the counts' set bits, counts that decode the bits
     (Σ_t 2^(T-1-t) S[t]), and the flag survives the HDF5 file."""
     from analysis.store import read_recording
-    from neuro_llm.spiking.codes import SpikeCode
 
     model = tiny_spiking("sdllm-bitwise")
     events = Events()
@@ -222,7 +221,7 @@ def test_bitwise_trains_are_recorded_as_bits(tmp_path):
     for event in events.events:
         layer = recording.layers[event.layer]
         site = layer.sites[event.site.split(f"layers.{event.layer}.", 1)[1]]
-        assert torch.equal(SpikeCode.integrate(event.code, event.spikes), event.count)
+        assert torch.equal(event.code.integrate(event.spikes), event.count)
     total_bits = sum(int(e.code.events(e.count).sum()) for e in events.events)
     assert recording.total("events") == total_bits
     path = tmp_path / "bits.h5"

@@ -90,23 +90,30 @@ def test_bitwise_closed_form_equals_halving_threshold_neuron(values):
     assert code.events(count).tolist() == [bin(abs(v)).count("1") for v in values]
 
 
+def _accumulator(layer, length):
+    from neuro_llm.spiking.backend import adaptive_accumulator
+    plan = layer.plans[0]
+    return adaptive_accumulator(layer.codes[:, plan.start:plan.end], layer.integer_weights,
+                                float(layer.code.capacity(length)))
+
+
 def test_unbounded_counts_switch_the_accumulator_to_float64_and_modes_agree():
-    torch.manual_seed(0)
-    codes = torch.randint(-7, 8, (16, 2048)).float()
-    layer = SpikingLinear(codes, torch.rand(16) * 0.01 + 0.01, None, code=SpikeCode("ternary", 1, k=3.0),
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randint(-7, 8, (16, 2048), generator=g).float()
+    layer = SpikingLinear(codes, torch.rand(16, generator=g) * 0.01 + 0.01, None, code=SpikeCode("ternary", 1, k=3.0),
                           channel_steps=None)
-    x = torch.randn(4, 2048)
+    x = torch.randn(4, 2048, generator=g)
     x[1, 7] = 5e5  # a massive activation: alone in its token, its count is about k·C (6144)
     count = layer.code.count(x, layer.code.scale_zero(x, 1, -1)[0], None, 1)
     length = layer.code.train_steps(count, 1)
     assert length * int(layer.codes.abs().sum(1, dtype=torch.int64).max()) >= EXACT_FP32
-    assert layer._adaptive_accumulator(0, length) == torch.float64
+    assert _accumulator(layer, length) == torch.float64
     layer.mode = "collapsed"
     collapsed = layer(x[:2])
     layer.mode = "explicit"
     assert torch.equal(layer(x[:2]), collapsed)
-    small = torch.randn(3, 2048)  # an ordinary input stays in float32
-    assert layer._adaptive_accumulator(0, layer.code.train_steps(layer.code.count(
+    small = torch.randn(3, 2048, generator=g)  # an ordinary input stays in float32
+    assert _accumulator(layer, layer.code.train_steps(layer.code.count(
         small, layer.code.scale_zero(small, 1, -1)[0], None, 1), 1)) == torch.float32
 
 
@@ -179,18 +186,17 @@ def test_sdllm_knobs_belong_to_sdllm_and_abits_only_switches_spikes():
 def test_long_adaptive_trains_are_generated_and_integrated_in_chunks(monkeypatch):
     """An outlier's train (about a hundred steps here, thousands in SmolLM2's down_proj) is drained a chunk of steps
     at a time in explicit mode: the same integrated count, the same layer output, observers get counts."""
-    from neuro_llm.spiking import codes as codes_module
-
     code = SpikeCode("ternary", 1, k=3.0)
     x = torch.randn(2, 5, 40, generator=torch.Generator().manual_seed(0))
     x[0, 1, 3] = 400.0
     scale, zero = code.scale_zero(x, 1, -1)
     count, spikes = code.explicit_count(x, scale, zero, 1)
     assert spikes is not None and spikes.shape[0] > 50 and torch.equal(count, code.integrate(spikes))
-    layer = SpikingLinear(torch.randint(-7, 8, (16, 40)).float(), torch.rand(16) + 0.1, None, code, None,
-                          mode="explicit")
+    g = torch.Generator().manual_seed(1)
+    layer = SpikingLinear(torch.randint(-7, 8, (16, 40), generator=g).float(), torch.rand(16, generator=g) + 0.1, None,
+                          code, None, mode="explicit")
     reference = layer(x)
-    monkeypatch.setattr(codes_module, "SPIKE_BUDGET", 64)
+    monkeypatch.setattr(type(code), "spike_budget", 64)
     chunked, none = code.explicit_count(x, scale, zero, 1)
     assert none is None and torch.equal(chunked, count)
     events = []

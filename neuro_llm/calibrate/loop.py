@@ -6,6 +6,7 @@ the FP outputs), let the method produce the weights, rebuild the block as a spik
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,7 @@ from neuro_llm import distributed
 from neuro_llm.arch import LINEAR_NAMES, adapter_for
 from neuro_llm.calibrate.base import BlockCalibrator, BlockContext, LinearWeights
 from neuro_llm.calibrate.saliency import AttentionSaliency
+from neuro_llm.spiking import taps
 
 Tensor = torch.Tensor
 
@@ -142,14 +144,15 @@ def calibrate_blocks(model: nn.Module, method: BlockCalibrator, config, calibrat
             ctx.stats[name] = LinearInputStats(terms=[] if parallel else None)
             handles.append(linear.register_forward_hook(
                 lambda m, inp, out, s=ctx.stats[name]: s.add(m, inp[0], out, hessian, keep_samples)))
+        capture = None
         if attention_saliency:
-            block.self_attn.neuro_llm_capture = ctx.stats["attention"] = AttentionSaliency(keep_terms=parallel)
+            capture = ctx.stats["attention"] = AttentionSaliency(keep_terms=parallel)
         try:
-            targets = _run_rows(ctx, block, x)
+            with taps.capturing(block.self_attn, capture) if capture is not None else contextlib.nullcontext():
+                targets = _run_rows(ctx, block, x)
         finally:
             for h in handles:
                 h.remove()
-            block.self_attn.neuro_llm_capture = None
         if not torch.isfinite(targets).all():
             raise FloatingPointError(f"block {i} produced NaN/Inf activations on the calibration text")
         distributed.reduce_calibration_stats(ctx.stats, windows, calibration.shape[1], keep_samples, hessian,

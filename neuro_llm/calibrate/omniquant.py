@@ -25,6 +25,7 @@ quantized with the trained clipping, so the spiking block computes exactly what 
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -32,50 +33,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neuro_llm import distributed
-from neuro_llm.spiking import quant
+from neuro_llm.spiking import quant, taps
 from neuro_llm.arch import LINEAR_NAMES, adapter_for
 from neuro_llm.calibrate.base import BlockCalibrator, LinearWeights
 from neuro_llm.config import FULL_PRECISION_BITS
+from neuro_llm.core.modes import KeyScale
 from neuro_llm.spiking.attention import ATTENTION_NAME
-from neurons.functional import round_half_up
+from neuro_llm.calibrate.fake_quant import fake_activation, fake_asymmetric, round_ste, scale_zero  # noqa: F401
 
 Tensor = torch.Tensor
 LWC_INIT = 4.0            # σ(4) ≈ 0.982: start near the plain min/max range
 LWC_LR, LET_LR = 1e-2, 5e-3
 ALPHA = 0.5               # SmoothQuant migration strength of the LET initialization
 CLIP_MIN = 1e-5
-
-
-def round_ste(v: Tensor) -> Tensor:
-    """``round(v)`` forward (ties up, as the quantizers), identity backward."""
-    return v + (round_half_up(v) - v).detach()
-
-
-def scale_zero(xmin: Tensor, xmax: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """``Δ = (max - min)/n`` and ``z = round(-min/Δ)`` (no gradient through ``z``, as OmniQuant)."""
-    scale = ((xmax - xmin) / n).clamp_min(quant.SCALE_EPS)
-    return scale, round_half_up(-xmin / scale).detach()
-
-
-def fake_asymmetric(x: Tensor, scale: Tensor, zero: Tensor, n: int) -> Tensor:
-    """``x̂ = Δ (clamp(round(x/Δ + z), 0, n) - z)`` with a straight-through round."""
-    return scale * (round_ste(x / scale + zero).clamp(0, n) - zero)
-
-
-def fake_activation(x: Tensor, n: int | None, dim: int, symmetric: bool, k: float | None = None,
-                    running: bool = False) -> Tensor:
-    """Dynamic fake quantization over ``dim``: asymmetric (gif), or ``Δ clamp(round(x/Δ), -n, n)`` with
-    ``Δ = max|x|/n`` (ternary), or ``Δ = mean|x|/k`` (SDLLM's adaptive threshold; ``n = None``: no clamp);
-    ``running``: statistics over positions ``0..i`` of ``dim`` at every ``i`` (the causal running range)."""
-    if k is not None:
-        scale = quant.adaptive_scale(x, k, dim, running)
-        q = round_ste(x / scale)
-        return scale * (q if n is None else q.clamp(-n, n))
-    if symmetric:
-        scale = quant.symmetric_scale(x, n, dim, running)
-        return scale * round_ste(x / scale).clamp(-n, n)
-    low, high = quant.running_range(x, dim) if running else (x.amin(dim, keepdim=True), x.amax(dim, keepdim=True))
-    return fake_asymmetric(x, *scale_zero(low, high, n), n)
 
 
 def scale_rows(wb: tuple[Tensor, Tensor | None], r: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -126,8 +96,8 @@ class BlockTransform(nn.Module):
         self.wbits, self.levels = config.wbits, 2 ** config.wbits - 1
         self.act_levels = config.capacity if config.quantizes_activations else None
         self.act_k = config.threshold_k if config.adaptive and config.quantizes_activations else None
-        self.symmetric, self.quantize_attention = config.kind == "ternary", config.quantize_attention
-        self.running_keys = config.key_scale == "running"
+        self.symmetric, self.quantize_attention = config.signed_code, config.quantize_attention
+        self.running_keys = config.key_scaling is KeyScale.RUNNING
         clone = lambda t: None if t is None else t.detach().float().clone()
         self.norm = {f.norm: clone(block.get_submodule(f.norm).weight) for f in self.arch.folds}
         self.fp = {n: (clone(block.get_submodule(n).weight), clone(block.get_submodule(n).bias)) for n in LINEAR_NAMES}
@@ -221,14 +191,13 @@ class BlockTransform(nn.Module):
                 params[f"{name}.bias"] = b
         hooks = [block.get_submodule(name).register_forward_pre_hook(
             lambda m, args: (self.quantize_activation(args[0], -1), *args[1:])) for name in LINEAR_NAMES]
-        if self.quantize_attention:
-            attn.neuro_llm_fake_quant = self._quantize_qkv
+        quantized = taps.fake_quantizing(attn, self._quantize_qkv) if self.quantize_attention else nullcontext()
         try:
-            return torch.func.functional_call(block, params, (x,), ctx.block_kwargs, strict=False)
+            with quantized:
+                return torch.func.functional_call(block, params, (x,), ctx.block_kwargs, strict=False)
         finally:
             for h in hooks:
                 h.remove()
-            attn.neuro_llm_fake_quant = None
 
     @torch.no_grad()
     def fold_into(self, block: nn.Module) -> None:

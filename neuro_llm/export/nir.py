@@ -39,6 +39,8 @@ from torch import nn
 
 from neuro_llm.core.atomic import write_atomic
 from neuro_llm.spiking.linear import SpikingLinear
+from neuro_llm.export.nir_host import host_operations  # noqa: F401 (part of this module's API)
+from neuro_llm.export.nir_run import charge, epilogue, reset, torch_module  # noqa: F401 (the same)
 
 Tensor = torch.Tensor
 FORMAT = "neuro-llm-nir/1"
@@ -109,11 +111,11 @@ def _projection_parts(layer: SpikingLinear, max_count: int | None) -> tuple[dict
                                 metadata=_weight_metadata(layer, codes, plan))
         nodes[out] = nir.Output(output_type=np.array([layer.out_features]))
         edges.append((lin, out))
-        if code.kind == "gif":
+        if not code.signed:   # unsigned (GIF) counts: one population per level
             for k in range(1, n + 1):
                 nodes[f"if.g{g}.k{k}"] = _if(width, _below(k - 0.5))
                 edges += [(inp, f"if.g{g}.k{k}"), (f"if.g{g}.k{k}", lin)]
-        else:   # ternary: a positive and a negative population per level
+        else:   # signed (ternary) counts: a positive and a negative population per level
             flip_in, flip_out = f"negate_charge.g{g}", f"negate_spikes.g{g}"
             nodes[flip_in] = nir.Scale(scale=np.full(width, -1.0, np.float32))
             nodes[flip_out] = nir.Scale(scale=np.full(width, -1.0, np.float32))
@@ -166,7 +168,7 @@ def _exactness(code, covers: bool) -> str:
 def _spike_form(code) -> str:
     if code is None:
         return "no spikes"
-    if code.kind == "gif":
+    if not code.signed:
         if code.per_step == 1:
             return "binary GIF: the same spikes, its T steps unrolled into T populations"
         return (f"thermometer: a GIF spike of level j (0..{code.per_step}) becomes j binary spikes of "
@@ -179,47 +181,6 @@ def _spike_form(code) -> str:
 
 
 # ----------------------------------------------------------------------------- the whole export
-def host_operations(model: nn.Module, layer: int) -> dict:
-    """What block ``layer`` computes outside the exported projections, in order: ``{key: {op, after,
-    before, shape}}`` (shapes per token; ``tokens`` is the sequence length)."""
-    hf = getattr(model, "hf_model", model)
-    c = hf.config
-    hidden, inter = c.hidden_size, c.intermediate_size
-    heads, kv = c.num_attention_heads, c.num_key_value_heads
-    head_dim = getattr(c, "head_dim", None) or hidden // heads
-    act = str(getattr(c, "hidden_activation", None) or getattr(c, "hidden_act", "silu"))
-    p = f"layers.{layer}."
-    q, k, v, o = (p + f"self_attn.{n}_proj" for n in "qkvo")
-    gate, up, down = (p + f"mlp.{n}_proj" for n in ("gate", "up", "down"))
-    ops = [("input_layernorm", "RMSNorm", "block input (residual stream)", f"{q}, {k}, {v}", f"[tokens, {hidden}]"),
-           ("encoder_thresholds", "per-token threshold Δ and zero point z of every projection's encoder "
-            "(from the token's range or mean|x|): the charge u = x/Δ + z", "each projection's input",
-            "each projection's input.g", "[tokens, in_features] -> [tokens, 1] per group")]
-    block = hf.model.layers[layer] if hasattr(hf, "model") and hasattr(hf.model, "layers") else None
-    attn = getattr(block, "self_attn", None)
-    if attn is not None and hasattr(attn, "q_norm"):
-        ops.append(("qk_norm", "RMSNorm of q and k per head", f"{q}, {k}", "rope", f"[tokens, {heads}|{kv}, {head_dim}]"))
-    ops += [("rope", "rotary position embedding of q and k", f"{q}, {k}", "kv_cache",
-             f"[tokens, {heads}, {head_dim}] and [tokens, {kv}, {head_dim}]"),
-            ("kv_cache", "KV cache (keys and values of earlier tokens)", f"{k}, {v}", "qk_product",
-             f"[{kv}, tokens, {head_dim}] each"),
-            ("qk_product", "Q·Kᵀ / sqrt(head_dim) with the causal mask (activation × activation; Q and K "
-             "spike-encoded when quantize_attention)", "rope, kv_cache", "softmax", f"[{heads}, tokens, tokens]"),
-            ("softmax", "softmax over keys", "qk_product", "av_product", f"[{heads}, tokens, tokens]"),
-            ("av_product", "A·V (activation × activation; V spike-encoded when quantize_attention)", "softmax", o,
-             f"[tokens, {heads * head_dim}]")]
-    if block is not None and hasattr(block, "post_attention_layernorm") and hasattr(block, "pre_feedforward_layernorm"):
-        ops.append(("post_attention_norm", "RMSNorm of the attention output (Gemma 3 sandwich)", o, "residual_attention",
-                    f"[tokens, {hidden}]"))
-    ops += [("residual_attention", "residual add: block input + attention output", o, "post_attention_layernorm",
-             f"[tokens, {hidden}]"),
-            ("post_attention_layernorm", "RMSNorm", "residual_attention", f"{gate}, {up}", f"[tokens, {hidden}]"),
-            ("gate", f"{act}(gate) ⊙ up (activation × activation)", f"{gate}, {up}", down, f"[tokens, {inter}]"),
-            ("residual_mlp", "residual add: residual stream + MLP output", down, "next block", f"[tokens, {hidden}]")]
-    return {f"{layer:03d}.{i:02d}.{name}": {"op": op, "after": after, "before": before, "shape": shape}
-            for i, (name, op, after, before, shape) in enumerate(ops)}
-
-
 def to_nir(model: nn.Module, layers=None, max_count: int | None = None) -> nir.NIRGraph:
     """The projections of blocks ``layers`` (all: ``None``) of a converted model as one NIR graph. Each
     projection's nodes are named ``<site>.<node>`` (``layers.0.self_attn.q_proj.linear.g0``); no edge joins
@@ -274,78 +235,6 @@ def subgraph(graph: nir.NIRGraph, site: str, group: int | None = None) -> nir.NI
 def write(graph: nir.NIRGraph, path: str | os.PathLike) -> Path:
     """``nir.write`` to a temporary name beside ``path``, then rename (no half-written file is left)."""
     return write_atomic(path, lambda tmp: nir.write(tmp, graph))
-
-
-# ----------------------------------------------------------------------------- the host side of one projection
-@torch.no_grad()
-def charge(layer: SpikingLinear, x: Tensor) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor | None]]]:
-    """``({input.g: u_g [M, width_g]}, [(Δ_g, z_g)])``: what the host feeds a projection's sub-graph for
-    activations ``x [..., in]`` (the same float operations as the layer's own encoder)."""
-    xs = x.reshape(-1, layer.in_features).float()[:, layer.perm]
-    inputs, encoders = {}, []
-    for g, plan in enumerate(layer.plans):
-        xg = xs[:, plan.start:plan.end]
-        scale, zero = layer.code.scale_zero(xg, plan.steps, dim=-1)
-        inputs[f"input.g{g}"] = xg / scale + zero if zero is not None else xg / scale
-        encoders.append((scale, zero))
-    return inputs, encoders
-
-
-@torch.no_grad()
-def epilogue(layer: SpikingLinear, outputs: dict[str, Tensor], encoders, graph: nir.NIRGraph) -> Tensor:
-    """``y = Σ_g Δ_g (output.g - z_g · rowsum W_g) + b`` from a run of ``graph`` (the projection's sub-graph)."""
-    y = None
-    for g, (scale, zero) in enumerate(encoders):
-        a = outputs[f"output.g{g}"].float()
-        if zero is not None:
-            rowsum = torch.from_numpy(graph.nodes[f"linear.g{g}"].weight).sum(1)
-            a = a - zero * rowsum
-        term = scale * a
-        y = term if y is None else y + term
-    if layer.bias is not None:
-        y = y + layer.bias.float()
-    return y
-
-
-def torch_module(group_graph: nir.NIRGraph) -> nn.Module:
-    """One channel group of a projection (:func:`subgraph` with ``group``) as a runnable torch module,
-    through ``nirtorch.nir_to_torch``: ``Linear`` as snntorch maps it, ``IF`` as an snntorch ``Leaky`` with
-    ``beta = 1`` (no leak: an IF), its threshold and reset to zero, ``Scale`` as an elementwise product.
-    Call ``module(u)`` → ``(output, state)`` once per token batch, after :func:`reset` (its neurons
-    start from rest). snntorch's own ``import_from_nir`` maps IF to a leaky neuron
-    (``beta = 0.9``) returning ``(spikes, membrane)`` tuples, which the sums where edges meet cannot take."""
-    import nirtorch
-    import snntorch
-    from snntorch.import_nir import _nir_to_snntorch_module
-
-    def if_neuron(node: nir.IF) -> nn.Module:
-        threshold = np.unique(node.v_threshold)
-        if threshold.size != 1 or not np.all(node.r == 1) or not np.all(node.v_reset == 0):
-            raise ValueError("an IF population of one threshold, r = 1 and v_reset = 0 is expected")
-        return snntorch.Leaky(beta=1.0, threshold=torch.tensor(threshold[0], dtype=torch.float32),
-                              reset_mechanism="zero", init_hidden=True)
-
-    class _Scale(nn.Module):
-        def __init__(self, scale: np.ndarray):
-            super().__init__()
-            self.register_buffer("scale", torch.from_numpy(np.asarray(scale, np.float32)))
-
-        def forward(self, x: Tensor) -> Tensor:
-            return x * self.scale
-
-    return nirtorch.nir_to_torch(group_graph, {nir.IF: if_neuron, nir.Linear: _nir_to_snntorch_module,
-                                               nir.Affine: _nir_to_snntorch_module,
-                                               nir.Scale: lambda node: _Scale(node.scale)})
-
-
-def reset(module: nn.Module) -> nn.Module:
-    """Every snntorch neuron of ``module`` back to rest (``v = 0``): before each token batch."""
-    import snntorch
-
-    for m in module.modules():
-        if isinstance(m, snntorch.Leaky):
-            m.reset_mem()
-    return module
 
 
 def summary(graph: nir.NIRGraph) -> dict:

@@ -30,12 +30,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from neuro_llm.spiking import kernels, observe
+from neuro_llm.core.modes import KeyScale, Mode
+from neuro_llm.spiking import kernels, observe, taps
 from neuro_llm.spiking.codes import SpikeCode
 
 Tensor = torch.Tensor
 ATTENTION_NAME = "neuro_llm_spiking"
-KEY_SCALES = ("token", "running")   # K's threshold: per token | per channel over the tokens so far (both causal)
+KEY_SCALES = KeyScale.values()   # K's threshold: per token | per channel over the tokens so far (both causal)
 
 
 def repeat_heads(x: Tensor, groups: int) -> Tensor:
@@ -56,13 +57,11 @@ class SpikingAttention(nn.Module):
     variants of Optimal Brain Spiking, shared by all key/value heads; channels with more steps get a finer
     threshold (``Δ_c = range / (T_c (L-1))``)."""
 
-    def __init__(self, code: SpikeCode, steps: int, site: str = "", layer: int = -1, mode: str = "collapsed",
-                 k_steps: Tensor | None = None, v_steps: Tensor | None = None, key_scale: str = "token"):
+    def __init__(self, code: SpikeCode, steps: int, site: str = "", layer: int = -1, mode: str = Mode.COLLAPSED,
+                 k_steps: Tensor | None = None, v_steps: Tensor | None = None, key_scale: str = KeyScale.TOKEN):
         super().__init__()
-        if key_scale not in KEY_SCALES:
-            raise ValueError(f"unknown key_scale {key_scale!r}: accepted {', '.join(KEY_SCALES)}")
         self.code, self.steps, self.site, self.layer, self.mode = code, steps, site, layer, mode
-        self.key_scale = key_scale
+        self.key_scale = KeyScale.parse(key_scale, "key_scale")
         self._encoded = None   # (K̂, V̂) an EncodedCache handed over for the next forward
         self.register_buffer("k_steps", None if k_steps is None else k_steps.to(torch.long))
         self.register_buffer("v_steps", None if v_steps is None else v_steps.to(torch.long))
@@ -73,6 +72,15 @@ class SpikingAttention(nn.Module):
         self._step_groups = {name: step_groups(t) for name, t in (("k", k_steps), ("v", v_steps)) if t is not None}
         self._step_groups_on: dict = {}
 
+    @property
+    def mode(self) -> Mode:
+        """``explicit`` or ``collapsed`` (set from either string or :class:`Mode`)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value) -> None:
+        self._mode = Mode.parse(value, "mode")
+
     def encode(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None,
                running: bool = False, prior=None) -> Tensor:
         """``x̂ = Δ(q - z)`` with ``q`` the integrated spike train (explicit) or the quantizer count; ``running``:
@@ -80,24 +88,24 @@ class SpikingAttention(nn.Module):
         steps = self.steps if channel_steps is None else channel_steps.to(x.dtype)
         scale, zero = self.code.scale_zero(x, steps, dim, running, prior)
         longest = self.steps if channel_steps is None else self._max_steps.get(name)
-        if self.mode == "explicit":
+        if self.mode is Mode.EXPLICIT:
             count, spikes = self.code.explicit_count(x, scale, zero, steps, longest)
         else:
             count, spikes = self.code.count(x, scale, zero, steps), None
         if observe.active():
             self._notify(f"{self.site}.{name}", count, spikes, channel_steps, self.code.clip_mask(x, scale, steps))
-        return scale * (count - zero if zero is not None else count)
+        return self.code.decode(count, scale, zero)
 
     def fused(self, x: Tensor) -> bool:
         """Encode with the one-pass GPU kernel (:func:`kernels.attention_encode`): GIF codes on CUDA, unless an
         observer needs the spike trains themselves (then the torch path materializes them)."""
-        return self.code.kind == "gif" and x.dim() == 4 and observe.counts_suffice() and kernels.enabled(x)
+        return self.code.fused_encoder and x.dim() == 4 and observe.counts_suffice() and kernels.enabled(x)
 
     def encode_fused(self, x: Tensor, dim: int, name: str, channel_steps: Tensor | None = None) -> Tensor:
         """:meth:`encode` in one kernel, ``x̂`` in ``x``'s dtype (bit for bit the torch path's, cast); observers
         that work from counts get the kernel's counts."""
         longest = self.steps if channel_steps is None else self._max_steps[name]
-        explicit = self.mode == "explicit"
+        explicit = self.mode is Mode.EXPLICIT
         if not observe.active():
             return kernels.attention_encode(x, dim, self.code.per_step, longest, channel_steps, explicit, x.dtype)
         x_hat, count = kernels.attention_encode(x, dim, self.code.per_step, longest, channel_steps, explicit, x.dtype,
@@ -137,7 +145,7 @@ class SpikingAttention(nn.Module):
     def encode_keys(self, key: Tensor, prior=None) -> Tensor:
         """``K̂``; with ``key_scale="running"``, ``prior`` carries the running threshold's statistics of the keys
         before ``key`` (``code.running_statistics``; a KV cache keeps them)."""
-        if self.key_scale == "running":   # prefix extrema along the tokens: the torch path
+        if self.key_scale is KeyScale.RUNNING:   # prefix extrema along the tokens: the torch path
             return self.encode(key.float(), -2, "k", self.k_steps, running=True, prior=prior).to(key.dtype)
         if self.fused(key):
             return self.encode_fused(key, -1, "k", self.k_steps)
@@ -188,12 +196,12 @@ def spiking_attention_forward(module, query, key, value, attention_mask, scaling
     if spiking is None:
         from neuro_llm.arch import adapter_for
 
-        fake_quant = getattr(module, "neuro_llm_fake_quant", None)
+        fake_quant = taps.fake_quant_of(module)
         if fake_quant is not None:
             query, key, value = fake_quant(query, key, value)
         eager = adapter_for(module.config).eager_attention()
         out = eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-        capture = getattr(module, "neuro_llm_capture", None)
+        capture = taps.capture_of(module)
         if capture is not None:  # calibration: attention saliency of the FP block
             capture.add(query, key, value, out[1], module.num_key_value_groups)
         return out

@@ -17,6 +17,7 @@ import torch
 from transformers import DynamicCache, StaticCache
 
 from neuro_llm.arch import decoder_layers
+from neuro_llm.core.modes import KeyScale
 
 Tensor = torch.Tensor
 
@@ -34,7 +35,7 @@ class _Encoding:
         encoder = self.encoders.get(layer_idx)
         if encoder is None:   # an FP layer (not converted, or attention left unquantized)
             return super().update(key_states, value_states, layer_idx, *args, **kwargs)
-        if encoder.key_scale == "running":
+        if encoder.key_scale is KeyScale.RUNNING:
             prior = self.key_statistics.get(layer_idx)
             k_new = encoder.encode_keys(key_states, prior)
             self.key_statistics[layer_idx] = encoder.code.running_statistics(key_states.float(), -2, prior)
@@ -61,6 +62,6 @@ class EncodedStaticCache(_Encoding, StaticCache):
     def __init__(self, model, max_cache_len: int, **kwargs):
         super().__init__(config=model.config, max_cache_len=max_cache_len, **kwargs)
         self._bind(model)
-        if any(e is not None and e.key_scale != "token" for e in self.encoders.values()):
+        if any(e is not None and e.key_scale is not KeyScale.TOKEN for e in self.encoders.values()):
             raise ValueError("EncodedStaticCache holds per-token K only: convert with key_scale='token' or decode "
                              "with EncodedCache")

@@ -1,7 +1,7 @@
 """Fused GPU encoder of the GIF code (Triton): quantize one row and emit its spikes in one pass.
 
-The reference is the pure-torch path it replaces, :meth:`SpikeCode.scale_zero` /
-:meth:`SpikeCode.count` / :meth:`SpikeCode.spikes` of the ``gif`` code (:mod:`neuro_llm.spiking.quant`,
+The reference is the pure-torch path it replaces, :meth:`GIFCode.scale_zero` /
+:meth:`GIFCode.count` / :meth:`GIFCode.spikes` (:mod:`neuro_llm.spiking.codes.gif`) (:mod:`neuro_llm.spiking.quant`,
 :mod:`neurons.functional`); the kernel computes the same float32 operations in the same order, with
 correctly rounded division (``div_rn``) and the exact ``round_half_up`` (``floor(v)`` plus one where
 ``v - floor(v) ≥ 1/2``, both exact), so its output equals the reference bit for bit::
@@ -27,7 +27,7 @@ import os
 
 import torch
 
-from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.codes.gif import GIFCode
 
 Tensor = torch.Tensor
 _FORCED: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_llm_triton_forced", default=False)
@@ -186,7 +186,7 @@ def attention_encode_reference(x: Tensor, dim: int, per_step: int, steps: int, c
                                explicit: bool, out_dtype: torch.dtype,
                                counts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """The torch definition :func:`attention_encode` is tested against (``SpikingAttention``'s torch path)."""
-    code = SpikeCode("gif", per_step)
+    code = GIFCode(per_step)
     xs = x.float()
     n = steps if channel_steps is None else channel_steps.to(torch.float32)
     scale, zero = code.scale_zero(xs, n, dim)
@@ -253,9 +253,9 @@ def _interpreted() -> bool:
 
 def gif_encode_reference(x: Tensor, per_step: int, steps: int, spikes: bool, cols: Tensor | None = None,
                          out_dtype: torch.dtype = torch.int8, width: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """The torch definition :func:`gif_encode` is tested against: ``SpikeCode("gif", per_step)`` on the
+    """The torch definition :func:`gif_encode` is tested against: ``GIFCode(per_step)`` on the
     float32 columns, the spikes laid out ``[M, T·W]`` step-major (each step zero-padded to ``width``)."""
-    code = SpikeCode("gif", per_step)
+    code = GIFCode(per_step)
     xs = x.float() if cols is None else x.float()[:, cols.long()]
     scale, zero = code.scale_zero(xs, steps, dim=-1)
     pad = 0 if width is None else width - xs.shape[1]

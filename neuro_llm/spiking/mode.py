@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from neuro_llm.config import MODES
+from neuro_llm.core.modes import Mode
 from neuro_llm.spiking.attention import SpikingAttention
 from neuro_llm.spiking.linear import SpikingLinear
 
 
 def set_mode(model: nn.Module, mode: str) -> nn.Module:
     """Switch every spiking module of ``model`` to ``explicit`` or ``collapsed`` execution."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: accepted {', '.join(MODES)}")
+    mode = Mode.parse(mode, "mode")
     for module in model.modules():
         if isinstance(module, (SpikingLinear, SpikingAttention)):
             module.mode = mode

@@ -1,110 +1,22 @@
-"""Observers of spike encoders: firing statistics now, recorders (analysis) later.
+"""Observers of spike encoders: firing statistics (:class:`SpikeStats`) now, recorders (analysis) later.
 
-Encoders call :func:`notify` with an :class:`Encoded` event; nothing happens unless an observer is
-active (``with observing(obs): ...``). An observer is any object with ``on_encode(event)``.
+The events and the observer context live in :mod:`neuro_llm.spiking.events` (re-exported here), the per-event
+tallies in :mod:`neuro_llm.spiking.tallies`.
 """
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 
-from neuro_llm.spiking import kernels
-from neuro_llm.spiking.codes import SpikeCode
+from neuro_llm.spiking.events import (Encoded, active, counts_suffice, current, notify, observing,  # noqa: F401
+                                      operand_suffices, replaced, silenced)
+from neuro_llm.spiking.tallies import HISTOGRAM_LIMIT, count_stats_reference, device_tallies  # noqa: F401
 
 Tensor = torch.Tensor
-_OBSERVERS: contextvars.ContextVar[tuple] = contextvars.ContextVar("neuro_llm_observers", default=())
-
-
-@dataclass
-class Encoded:
-    """One activation tensor turned into spikes at ``site`` (e.g. ``layers.3.mlp.down_proj``)."""
-    site: str
-    layer: int
-    code: object                 # SpikeCode
-    count: Tensor                # integer counts [..., C]
-    steps: int                   # steps of every channel of this event
-    spikes: Tensor | None = None  # [T, ..., C] in explicit mode, None in collapsed mode
-    channels: Tensor | None = None  # original channel index of each column (salient groups are permuted)
-    clipped: int | None = None    # values whose count the clamp cut (None: the code cannot clip)
-    # (x [M, tiles·width], tiles, width, count shape): the encoder's GEMM operand, count[m, c] = Σ_t x[m, t·width + c]
-    # (c < C); given instead of ``count`` (None) to observers that read operands (``operand_suffices``)
-    operand: tuple | None = None
-
-    def counts(self) -> Tensor:
-        """``count``, or the counts summed from ``operand`` (its pad columns dropped), shaped ``[..., C]``."""
-        if self.count is not None:
-            return self.count
-        x, tiles, width, shape = self.operand
-        columns = shape[-1]
-        return x.float()[:, :tiles * width].reshape(x.shape[0], tiles, width)[..., :columns].sum(1).reshape(shape)
-
-    @property
-    def shape(self) -> tuple:
-        """The counts' shape ``[..., C]`` (without forming them)."""
-        return tuple(self.operand[3]) if self.count is None else tuple(self.count.shape)
-
-
-def active() -> bool:
-    return bool(_OBSERVERS.get())
-
-
-def counts_suffice() -> bool:
-    """Whether every active observer (none: trivially) works from counts alone (``counts_suffice = True``),
-    so encoders may integrate their spike trains without materializing them."""
-    return all(getattr(observer, "counts_suffice", False) for observer in _OBSERVERS.get())
-
-
-def current() -> tuple:
-    """The active observers, innermost last."""
-    return _OBSERVERS.get()
-
-
-def operand_suffices() -> bool:
-    """Whether every active observer reads an encoder's GEMM operand as well as its counts
-    (``operand_suffices = True``), so a linear layer may hand over the operand instead of forming counts."""
-    return all(getattr(observer, "operand_suffices", False) for observer in _OBSERVERS.get())
-
-
-def notify(event: Encoded) -> None:
-    for observer in _OBSERVERS.get():
-        observer.on_encode(event)
-
-
-@contextlib.contextmanager
-def observing(*observers):
-    token = _OBSERVERS.set(_OBSERVERS.get() + tuple(observers))
-    try:
-        yield observers
-    finally:
-        _OBSERVERS.reset(token)
-
-
-@contextlib.contextmanager
-def replaced(*observers):
-    """Only ``observers`` see what runs inside (the active ones are set aside)."""
-    token = _OBSERVERS.set(tuple(observers))
-    try:
-        yield observers
-    finally:
-        _OBSERVERS.reset(token)
-
-
-@contextlib.contextmanager
-def silenced():
-    """No observer sees what runs inside (e.g. blocks before the first simulated one)."""
-    token = _OBSERVERS.set(())
-    try:
-        yield
-    finally:
-        _OBSERVERS.reset(token)
-
-
-HISTOGRAM_LIMIT = 64   # count histograms keep -64..64; larger |counts| land in the end bins ±65
 
 
 def encoder_name(site: str) -> str:
@@ -178,38 +90,7 @@ class SpikeStats:
         if len(self._pending) >= FLUSH_EVERY:
             self._flush()
 
-    @staticmethod
-    def _device_tallies(e: Encoded) -> tuple[Tensor, Tensor, int]:
-        """``[events, payload, Σ token steps, max token steps]`` (float64), the count histogram (integers) — both
-        computed on the event's device, not read back — and the number of tokens. Unit-train codes' counts
-        (or operands) go through one fused pass where the kernels run (:func:`kernels.count_stats`)."""
-        limit = HISTOGRAM_LIMIT + 1
-        shape = e.shape
-        source = e.operand[0] if e.count is None else e.count
-        if e.spikes is None and not e.code.bitwise and len(shape) and kernels.enabled(source):
-            if e.count is None:
-                x, tiles, width, _ = e.operand
-            else:
-                x, tiles, width = e.count.reshape(-1, shape[-1]), 1, shape[-1]
-                x = x if x.stride(-1) == 1 else x.contiguous()
-            tallies, binned = kernels.count_stats(x, e.code.per_step, limit, tiles, width, shape[-1])
-            return tallies, binned, x.shape[0]
-        count = e.counts()
-        if e.spikes is not None:
-            events = torch.count_nonzero(e.spikes)
-            payload = e.spikes.abs().sum(dtype=torch.float64)
-        else:
-            events = e.code.events(count).sum(dtype=torch.float64)
-            payload = e.code.payload(count).sum(dtype=torch.float64)
-        token_steps = e.code.token_steps(count)
-        largest = token_steps.max() if token_steps.numel() else torch.zeros((), device=count.device)
-        # float64 holds every integer below 2^53 exactly: events, payloads and step sums of any real run
-        tallies = torch.stack([events.to(torch.float64), payload.to(torch.float64),
-                               token_steps.sum(dtype=torch.float64), largest.to(torch.float64)])
-        bins = (count.clamp(-limit, limit) + limit).to(torch.int64).flatten()   # integer counts: one bin each
-        binned = torch.zeros(2 * limit + 1, dtype=torch.int64, device=count.device).index_add_(
-            0, bins, torch.ones_like(bins))   # exact integers (histc's float32 bins stop counting at 2^24)
-        return tallies, binned, token_steps.numel()
+    _device_tallies = staticmethod(device_tallies)
 
     def _credit_host(self, fact: tuple) -> None:
         """The totals known on the host from an event's shape: values, neuron-steps, steps per bit width."""
@@ -397,17 +278,3 @@ class SpikeStats:
         return {"firing_rate": self.firing_rate, "avg_spike_bits": self.avg_spike_bits,
                 "spike_events": self.events, "neuron_steps": self.neuron_steps, "values": self.values,
                 "spike_payload": self.payload, "spike_accounting": self.accounting()}
-
-
-def count_stats_reference(x: Tensor, per_step: int, limit: int, tiles: int = 1, width: int | None = None,
-                          columns: int | None = None) -> tuple[Tensor, Tensor]:
-    """The torch definition :func:`kernels.count_stats` is tested against: :class:`SpikeStats`' torch tallies of the
-    counts summed from ``x`` (GIF code with ``per_step``; the histogram limit must be SpikeStats')."""
-    if limit != HISTOGRAM_LIMIT + 1:
-        raise ValueError(f"count_stats_reference: SpikeStats' histogram limit is {HISTOGRAM_LIMIT + 1}, not {limit}")
-    width = x.shape[1] // tiles if width is None else width
-    columns = width if columns is None else columns
-    event = Encoded("", -1, SpikeCode("gif", per_step), None, tiles, operand=(x, tiles, width, (x.shape[0], columns)))
-    with kernels.disabled():
-        tallies, binned, _ = SpikeStats._device_tallies(Encoded("", -1, event.code, event.counts(), tiles))
-    return tallies, binned.to(torch.float64)

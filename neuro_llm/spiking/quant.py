@@ -106,18 +106,23 @@ def running_mean_abs(x: Tensor, dim: int, prior: tuple[Tensor, int] | None = Non
     return (total / positions.view(shape)).to(x.dtype)
 
 
-def running_statistics(kind: str, adaptive: bool, x: Tensor, dim: int, prior=None):
-    """What the running threshold of the code needs from positions ``0..last`` of ``dim`` (with ``prior``'s
-    earlier ones) to continue on later positions: ``(min, max)`` (asymmetric), ``max|x|`` (symmetric), or
-    ``(Σ|x| in float64, count)`` (adaptive)."""
-    if kind == "gif":
-        low, high = x.amin(dim, keepdim=True), x.amax(dim, keepdim=True)
-        return (low, high) if prior is None else (torch.minimum(low, prior[0]), torch.maximum(high, prior[1]))
-    if adaptive:
-        total = x.abs().double().sum(dim, keepdim=True)
-        return (total, x.shape[dim]) if prior is None else (total + prior[0], prior[1] + x.shape[dim])
+def range_statistics(x: Tensor, dim: int, prior=None) -> tuple[Tensor, Tensor]:
+    """What a running asymmetric threshold carries past positions ``0..last`` of ``dim`` (with ``prior``'s
+    earlier ones): ``(min, max)``."""
+    low, high = x.amin(dim, keepdim=True), x.amax(dim, keepdim=True)
+    return (low, high) if prior is None else (torch.minimum(low, prior[0]), torch.maximum(high, prior[1]))
+
+
+def max_abs_statistics(x: Tensor, dim: int, prior=None) -> Tensor:
+    """The same for a running symmetric threshold: ``max|x|``."""
     largest = x.abs().amax(dim, keepdim=True)
     return largest if prior is None else torch.maximum(largest, prior)
+
+
+def mean_abs_statistics(x: Tensor, dim: int, prior=None) -> tuple[Tensor, int]:
+    """The same for a running adaptive threshold: ``(Σ|x| in float64, count)``."""
+    total = x.abs().double().sum(dim, keepdim=True)
+    return (total, x.shape[dim]) if prior is None else (total + prior[0], prior[1] + x.shape[dim])
 
 
 def rtn_weight(weight: Tensor, bits: int) -> tuple[Tensor, Tensor]:
