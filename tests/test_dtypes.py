@@ -7,7 +7,7 @@ import torch
 
 from checkpoints import make_checkpoint
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, SpikeStats, convert, observing, set_mode
+from neuro_llm import SpikeConfig, SpikeStats, convert, observing
 from neuro_llm.cli import main as cli
 from neuro_llm.io.models import check_dtype, parse_dtype
 from neuro_llm.io.saving import MANIFEST, load_spiking_model, save_spiking_model
@@ -39,7 +39,7 @@ def both_modes(snn, ids):
     out = {}
     with torch.no_grad():
         for mode in ("collapsed", "explicit"):
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             stats = SpikeStats()
             with observing(stats):
                 out[mode] = (snn(ids).logits, stats.summary())

@@ -443,11 +443,10 @@ def _saved(args) -> bool:
 # ----------------------------------------------------------------------------- loading
 def _load_saved(args):
     """A model saved by ``eval --save``: no calibration; only the execution mode may differ from it."""
-    from neuro_llm.convert import set_mode
     from neuro_llm.io.saving import load_spiking_model
 
     model, tok = load_spiking_model(args.model, device=_model_device(args), dtype=args.dtype)
-    saved = model.neuro_llm_config
+    saved = model.spec
     given = _spike_options(args)
     wanted = replace(saved, **given).to_dict()
     differ = sorted(k for k, v in saved.to_dict().items() if k != "mode" and wanted[k] != v)
@@ -456,15 +455,13 @@ def _load_saved(args):
         options = ", ".join(f"--{k.replace('_', '-')}" for k in clash)
         raise ValueError(f"--model {args.model} is a saved {saved.method} W{saved.wbits}A{saved.abits} model; "
                          f"{options} differ from what it was saved with (only --mode may change): drop them")
-    config = replace(saved, mode=given.get("mode", saved.mode))
-    set_mode(model, config.mode)
-    model.neuro_llm_config = config
-    return model, tok, config
+    model.set_mode(given.get("mode", saved.mode))
+    return model, tok, model.spec
 
 
 def _load_and_convert(args, check=None, blocks=None):
-    """``(model, tokenizer, SpikeConfig)``; ``check(model, tokenizer)`` runs after loading, before
-    calibration; ``blocks(model)`` (optional) says how many leading blocks need converting."""
+    """``(SpikingModel, tokenizer, SpikeConfig)``; ``check(hf_model, tokenizer)`` runs after loading, before
+    calibration; ``blocks(hf_model)`` (optional) says how many leading blocks need converting."""
     import torch
 
     from neuro_llm.convert import convert
@@ -473,7 +470,7 @@ def _load_and_convert(args, check=None, blocks=None):
     if _saved(args):
         model, tok, config = _load_saved(args)
         if check is not None:
-            check(model, tok)
+            check(model.hf_model, tok)
         return model, tok, config
     config = SpikeConfig(**_spike_options(args))
     model, tok = load_model(args.model, device=_model_device(args), dtype=args.dtype)
@@ -519,11 +516,11 @@ def cmd_info(args) -> dict:
     from neuro_llm.io.saving import is_saved_model, load_spiking_model
 
     if is_saved_model(args.model):
-        model, _ = load_spiking_model(args.model, dtype=args.dtype)
-        path, source = str(Path(args.model).expanduser().resolve()), model.neuro_llm_source
+        snn, _ = load_spiking_model(args.model, dtype=args.dtype)
+        model, path, source = snn.hf_model, str(Path(args.model).expanduser().resolve()), snn.source
     else:
         directory, gguf = resolve_model(args.model)
-        model, _ = load_model(args.model, dtype=args.dtype)
+        (model, _), snn = load_model(args.model, dtype=args.dtype), None
         path, source = (str(directory / gguf) if gguf else str(directory)), None
     c = model.config
     result = {"model": args.model, "path": path, "architecture": c.model_type, "layers": c.num_hidden_layers,
@@ -533,7 +530,7 @@ def cmd_info(args) -> dict:
               "vocab_size": c.vocab_size, "parameters": sum(p.numel() for p in model.parameters()),
               "dtype": str(model.get_input_embeddings().weight.dtype).removeprefix("torch.")}
     if source is not None:
-        result.update(saved_from=source, config=model.neuro_llm_config.to_dict())
+        result.update(saved_from=source, config=snn.spec.to_dict())
     return result
 
 
@@ -648,7 +645,6 @@ def cmd_simulate(args) -> dict:
     import torch
 
     from analysis.recording import simulate_to_hdf5
-    from neuro_llm.convert import is_spiking, set_mode
     from neuro_llm.eval.data import leading_bos, load_tokens
     from neuro_llm.simulator import parse_layers
 
@@ -664,10 +660,10 @@ def cmd_simulate(args) -> dict:
 
     model, tok, config = _load_and_convert(   # only the blocks up to the last simulated one are calibrated
         args, check=check, blocks=lambda m: max(layers) + 1)
-    if not is_spiking(model):
+    if not model.is_spiking:
         raise ValueError(f"simulate needs a spiking model; {args.model} is {config.method} "
                          f"W{config.wbits}A{config.abits}")
-    set_mode(model, "explicit")
+    model.set_mode("explicit")
     ids = load_tokens(tok, "wikitext2", "test", args.data_dir)[: args.tokens]
     bos = leading_bos(model, tok)
     if bos is not None:   # the family expects <bos> first (Gemma)
