@@ -65,6 +65,7 @@ def outlier_model(arch):
 
 def block_output(model, ids):
     """Block 0's output on each row of ``ids`` (its input is the embedding: the same for every model)."""
+    model = getattr(model, "hf_model", model)   # a SpikingModel or the FP model
     seen = []
     handle = model.model.layers[0].register_forward_hook(lambda m, args, out: seen.append(out))
     with torch.no_grad():

@@ -96,6 +96,7 @@ def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = 
 
 def graph_obstacle(model) -> str | None:
     """Why a forward of ``model`` cannot be captured into a CUDA graph here (``None``: it can)."""
+    model = hf_model_of(model)
     adaptive = [name for name, m in model.named_modules() if getattr(getattr(m, "code", None), "adaptive", False)]
     if adaptive:
         return (f"{adaptive[0]} uses an adaptive spike code (SDLLM), whose train length is read on the host "
@@ -114,6 +115,7 @@ def graph_obstacle(model) -> str | None:
 
 def graphed_window_forward(model, chunks: torch.Tensor, cuda_graphs: bool | None):
     """A :class:`GraphedForward` of ``[1, seqlen]`` windows, or ``None`` for eager (see :func:`evaluate_ppl`)."""
+    model = hf_model_of(model)
     if cuda_graphs is False or (cuda_graphs is None and not is_spiking(model)):
         return None
     obstacle = graph_obstacle(model)
