@@ -18,19 +18,21 @@ from neuro_llm import distributed
 from neuro_llm.arch import adapter_for
 from neuro_llm.spiking.mode import is_spiking, set_mode
 from neuro_llm.simulator import LayerByLayerSimulator, parse_layers
+from neuro_llm.spiking_model import SpikingModel, hf_model_of, spec_of
 
 
-def default_metadata(model: nn.Module) -> dict:
+def default_metadata(model: SpikingModel | nn.Module) -> dict:
     """``model``, ``method`` and ``config`` from the converted model, ``command`` from ``sys.argv``."""
-    config = getattr(model, "neuro_llm_config", None)
-    name = getattr(model, "neuro_llm_source", None) or getattr(model.config, "_name_or_path", "")
-    return {"model": str(name or type(model).__name__),
+    config = spec_of(model)
+    hf = hf_model_of(model)
+    name = (model.source if isinstance(model, SpikingModel) else None) or getattr(hf.config, "_name_or_path", "")
+    return {"model": str(name or type(hf).__name__),
             "method": config.method if config is not None else "unknown",
             "config": config.to_dict() if config is not None else {},
             "command": shlex.join(sys.argv)}
 
 
-def simulate_to_hdf5(model: nn.Module, input_ids: torch.Tensor, path: str | os.PathLike,
+def simulate_to_hdf5(model: SpikingModel | nn.Module, input_ids: torch.Tensor, path: str | os.PathLike,
                      layers: str | list[int] | None = None, device: str | torch.device = "cpu",
                      metadata: dict | None = None, max_neurons: int = 128, max_tokens: int = 64,
                      progress: bool = True) -> dict:
@@ -40,7 +42,7 @@ def simulate_to_hdf5(model: nn.Module, input_ids: torch.Tensor, path: str | os.P
 
     Under torchrun the chosen blocks are split over the ranks and rank 0 writes the one file
     (docs/hdf5_schema.md, "Data-parallel runs")."""
-    if not is_spiking(model):
+    if not is_spiking(hf_model_of(model)):
         raise ValueError("the model does not spike: convert it with a spiking method (spikellm, sdllm) first")
     if input_ids.dim() not in (1, 2) or input_ids.is_floating_point() or input_ids.numel() == 0:
         raise ValueError(f"input_ids must be token ids of shape [n] or [B, n], got a {input_ids.dtype} "
@@ -80,12 +82,13 @@ def _simulate_parallel(model, input_ids, path, chosen, device, meta, shape, max_
     the one file (atomically, after all ranks delivered theirs). Returns rank 0's summary on every rank."""
     runs = [list(part) for part in np.array_split(np.array(chosen), distributed.world_size())]
     mine = [int(i) for i in runs[distributed.rank()]]
-    blocks = adapter_for(model).decoder_layers(model)
+    hf = hf_model_of(model)
+    blocks = adapter_for(hf).decoder_layers(hf)
 
     def simulate(sink) -> None:
         if not mine:
             return
-        for i in range(mine[0]):
+        for i in range(mine[0]):   # blocks before this rank's own: collapsed (bit-identical), for speed
             set_mode(blocks[i], "collapsed")
         try:
             recorder = Recorder(shape, sink, max_neurons=max_neurons, max_tokens=max_tokens)

@@ -65,10 +65,11 @@ class ModelShape:
 
     @classmethod
     def from_model(cls, model: nn.Module) -> "ModelShape":
+        spike_config = getattr(model, "spec", None)    # a SpikingModel (read by name: analysis stays below convert)
+        model = getattr(model, "hf_model", model)
         cfg = model.config
         heads = cfg.num_attention_heads
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-        spike_config = getattr(model, "neuro_llm_config", None)
         code_kind, weight_bits = None, None
         if spike_config is not None:
             code_kind = spike_config.kind if spike_config.quantizes_activations else None

@@ -53,7 +53,7 @@ def spiking(model, mode: str, device: str):
     from neuro_llm import SpikeConfig, convert
 
     calib = torch.randint(0, model.config.vocab_size, (1, 256), generator=torch.Generator().manual_seed(1))
-    return convert(model, SpikeConfig(mode=mode, **T2), calibration=calib.to(device), progress=False)
+    return convert(model, SpikeConfig(mode=mode, **T2), calibration=calib.to(device), progress=False).hf_model
 
 
 def stored_bytes(model) -> int:
@@ -84,7 +84,7 @@ class Decoder:
     def __init__(self, model, prompt: torch.Tensor, steps: int, graphed: bool):
         from transformers import StaticCache
 
-        from neuro_llm.convert import is_spiking
+        from neuro_llm.spiking.mode import is_spiking
         from neuro_llm.spiking.cache import EncodedStaticCache
 
         max_len = prompt.shape[1] + steps + 8

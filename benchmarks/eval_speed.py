@@ -53,7 +53,7 @@ def scored(model, chunks, device: str, graphs: bool) -> tuple[dict, float, float
 
 
 def main() -> None:
-    from neuro_llm import SpikeConfig, convert, set_mode
+    from neuro_llm import SpikeConfig, convert
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda")
@@ -84,7 +84,7 @@ def main() -> None:
     snn = convert(model, SpikeConfig(method="spikellm", wbits=4, abits=4, **STEPS["t2"]), calibration=calibration,
                   inplace=True, progress=False)
     for mode in ("collapsed", "explicit"):
-        set_mode(snn, mode)
+        snn.set_mode(mode)
         eager = add(f"spiking t2 {mode}", snn, False)
         if cuda:
             graphed = add(f"spiking t2 {mode}", snn, True)

@@ -54,7 +54,7 @@ def run_one(target: str, name: str, device: str, tokens: int, repeats: int, wbit
     if overrides is not None:
         calibration = torch.randint(0, vocab, (1, min(tokens, 512)), generator=torch.Generator().manual_seed(1))
         model = convert(model, SpikeConfig(wbits=wbits, abits=abits, **overrides), calibration=calibration,
-                        inplace=True, progress=False)
+                        inplace=True, progress=False).hf_model
     sync = report.synchronizer(device)
     with torch.no_grad():
         model(input_ids=ids, use_cache=False)  # warm-up

@@ -63,7 +63,7 @@ def weight_bytes(model) -> int:
     from neuro_llm.arch import LINEAR_NAMES
     from neuro_llm.spiking.linear import SpikingLinear
 
-    block = model.model.layers[0]
+    block = getattr(model, "hf_model", model).model.layers[0]   # a SpikingModel or a Hugging Face model
     total = 0
     for name in LINEAR_NAMES:
         m = block.get_submodule(name)
@@ -179,11 +179,9 @@ def check_kernels_against_torch(model, device: str, dtype: torch.dtype) -> None:
         layer.mode = mode
         fp8_layers += layer.fp8_layout
     # the attention encoder: the whole layer's logits through the kernels and through the torch path
-    from neuro_llm import set_mode
-
     ids = torch.randint(0, 256, (2, 512), device=device, generator=g)
     for mode in ("collapsed", "explicit"):
-        set_mode(model, mode)
+        model.set_mode(mode)
         with torch.no_grad():
             fused = model(ids).logits
             with kernels.disabled():
@@ -210,7 +208,7 @@ def canonical_layout_output(layer, x):
 
 def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repeats: int, dtype: torch.dtype,
               calib_tokens: int) -> list[dict]:
-    from neuro_llm import SpikeConfig, convert, set_mode
+    from neuro_llm import SpikeConfig, convert
 
     rows = []
     fp16_bytes = 2 * linear_params(build(shape, "meta", torch.float16))
@@ -247,7 +245,7 @@ def run_shape(name: str, shape: dict, device: str, tokens_list: list[int], repea
             ids = torch.randint(0, 256, (1, tokens), generator=torch.Generator().manual_seed(0)).to(device)
             logits = {}
             for mode in ("collapsed", "explicit"):
-                set_mode(model, mode)
+                model.set_mode(mode)
                 r = timed(model, ids, device, repeats)
                 logits[mode] = r.pop("logits")
                 r.update(timed_observed(model, ids, device, repeats))

@@ -38,7 +38,7 @@ def evaluate(preset: str, seqlen: int, max_windows: int | None, device: str, exp
     calibration_seconds = time.time() - start
     row = {"preset": preset, **({"model": model_name} if model_name != "smollm2-135m" else {}), "config": config.to_dict(), "seqlen": seqlen, "max_windows": max_windows, "budget": budget,
            "calibration_seconds": calibration_seconds, "device": _device_name(device),
-           "weight_bits": getattr(model, "neuro_llm_weight_bits", None), **({"note": note} if note else {})}
+           "weight_bits": model.weight_bits, **({"note": note} if note else {})}
     for mode in ("collapsed", "explicit") if explicit and config.method != "fp" else ("collapsed",):
         start = time.time()
         result = evaluate_ppl(model, tok, seqlen=seqlen, max_windows=max_windows, mode=None if config.method == "fp" else mode)

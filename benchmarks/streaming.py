@@ -106,7 +106,7 @@ def main() -> None:
     sync()
     convert_seconds = time.time() - start
     convert_peak = peak()
-    spiking_block_bytes = weight_bytes(snn.model.layers[0])
+    spiking_block_bytes = weight_bytes(snn.hf_model.model.layers[0])
     print(f"converted {layers} blocks in {convert_seconds:.1f} s, peak device memory {convert_peak / 2**30:.2f} GiB "
           f"(one fp16 block {fp16_block_bytes / 2**30:.2f} GiB, one spiking block {spiking_block_bytes / 2**30:.2f} GiB)",
           file=sys.stderr, flush=True)
@@ -151,20 +151,20 @@ def main() -> None:
                               streamed_ms_per_layer=seconds / layers * 1e3, streamed_peak_bytes=streamed_peak,
                               streamed_peak_over_block=streamed_peak / spiking_block_bytes if spiking_block_bytes else None)
     if cuda:   # the copy floor: one block's host bytes (as streamed: packed or not) over the pinned-copy bandwidth
-        block = snn.model.layers[0]
+        block = snn.hf_model.model.layers[0]
         host_bytes = weight_bytes(block)
         bandwidth = pinned_copy_bandwidth(device, host_bytes)
         for r in results.values():
             r.update(host_block_bytes=host_bytes, h2d_bytes_per_second=bandwidth,
                      copy_floor_ms_per_layer=host_bytes / bandwidth * 1e3)
-    total = weight_bytes(snn.model.layers)
+    total = weight_bytes(snn.hf_model.model.layers)
     free = torch.cuda.mem_get_info(device)[0] if cuda else 0
     if args.resident == "yes" or (args.resident == "auto" and cuda and total < 0.8 * free):
         if args.pack_codes:
             for module in snn.modules():
                 if getattr(module, "codes_packed", False):
                     module.unpack_codes()
-        for block in snn.model.layers:
+        for block in snn.hf_model.model.layers:
             block.to(device)
         for batch in batches:
             seconds, resident_peak, resident = simulate("resident", inputs[batch])

@@ -50,7 +50,7 @@ def calibrated(base, tok, config, saved: Path | None):
         return base
     if saved is not None and is_saved_model(saved):
         model, _ = load_spiking_model(saved, device=base.device)
-        if model.neuro_llm_config.to_dict() == config.to_dict():
+        if model.spec.to_dict() == config.to_dict():
             return model
     model = convert(base, config, tokenizer=tok)
     if saved is not None:

@@ -10,12 +10,13 @@ import types
 from neuro_llm.core.version import __version__  # defined once, in pyproject.toml
 
 # the public names load on first use (PEP 562), so that `neuro-llm --help` does not import torch
-_EXPORTS = {"SpikeConfig": "neuro_llm.config", "convert": "neuro_llm.convert", "set_mode": "neuro_llm.convert",
-            "is_spiking": "neuro_llm.convert", "evaluate_ppl": "neuro_llm.eval.perplexity",
+_EXPORTS = {"SpikeConfig": "neuro_llm.config", "convert": "neuro_llm.convert", "SpikingModel": "neuro_llm.spiking_model",
+            "set_mode": "neuro_llm.spiking_model", "is_spiking": "neuro_llm.spiking_model",   # both deprecated
+            "evaluate_ppl": "neuro_llm.eval.perplexity",
             "load_model": "neuro_llm.io.models", "LayerByLayerSimulator": "neuro_llm.simulator",
             "SpikeStats": "neuro_llm.spiking.observe", "observing": "neuro_llm.spiking.observe"}
 
-__all__ = ["SpikeConfig", "convert", "set_mode", "is_spiking", "load_model", "evaluate_ppl",
+__all__ = ["SpikeConfig", "convert", "SpikingModel", "set_mode", "is_spiking", "load_model", "evaluate_ppl",
            "LayerByLayerSimulator", "SpikeStats", "observing", "__version__"]
 
 

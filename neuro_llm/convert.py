@@ -3,8 +3,10 @@
 Swapped: the seven linear layers of every block (→ :class:`SpikingLinear`: integer weight codes,
 spike-encoded inputs) and the attention products (→ :class:`SpikingAttention`, through the
 ``transformers`` attention interface). Kept in floating point: embeddings, RMSNorm, RoPE, SiLU, the
-gate⊙up product, softmax, residual adds, the KV cache and ``lm_head``. The result still answers
-``forward`` and ``generate``.
+gate⊙up product, softmax, residual adds, the KV cache and ``lm_head``. The result is a
+:class:`~neuro_llm.spiking_model.SpikingModel`: the converted Hugging Face model (``.hf_model``) with its
+``SpikeConfig`` (``.spec``), tokenizer, source and execution mode; it answers ``forward``, ``generate`` and
+``save``. ``set_mode`` / ``is_spiking`` stay importable here, deprecated (``snn.set_mode``, ``snn.is_spiking``).
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ from neuro_llm.arch import LINEAR_NAMES, decoder_layers
 from neuro_llm.calibrate import calibrate_blocks, make_calibrator
 from neuro_llm.config import SpikeConfig
 from neuro_llm.eval.data import leading_bos, load_tokens
+from neuro_llm.io.models import load_tokenizer
 from neuro_llm.calibrate.saliency import allocate_steps, second_order_saliency
 from neuro_llm.spiking.attention import SpikingAttention, use_spiking_attention
 from neuro_llm.spiking.linear import SpikingLinear
-from neuro_llm.spiking.mode import is_spiking, set_mode  # noqa: F401  (defined below the converter; kept here)
+from neuro_llm.spiking.mode import set_mode as set_layer_modes
+from neuro_llm.spiking_model import SpikingModel, is_spiking, set_mode  # noqa: F401  (deprecated public names)
 
 
 def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int | None = None) -> torch.Tensor:
@@ -45,29 +49,39 @@ def calibration_windows(tokenizer, config: SpikeConfig, data_dir=None, bos: int 
 @torch.no_grad()
 def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: torch.Tensor | None = None,
             inplace: bool = False, progress: bool = True, data_dir=None, device=None,
-            num_blocks: int | None = None, block_loader=None) -> nn.Module:
-    """Return the spiking (or quantized) version of ``model`` described by ``config``.
+            num_blocks: int | None = None, block_loader=None) -> SpikingModel:
+    """Return the spiking (or quantized) version of ``model`` (a Hugging Face model, or the ``SpikingModel`` of
+    an ``fp`` conversion) described by ``config``, as a :class:`SpikingModel` in the execution mode
+    ``config.mode``. ``method="fp"`` gives a ``SpikingModel`` around the unchanged model (a copy unless
+    ``inplace``): every method returns the same kind of object.
 
     Methods that learn from data (GPTQ, OmniQuant) and saliency-based step allocation need calibration
-    text: pass ``calibration`` (``[n, seqlen]`` ids) or a ``tokenizer`` (``load_model`` attaches one to the
-    model). Calibration runs block by block (:mod:`neuro_llm.calibrate.loop`) on ``device``.
+    text: pass ``calibration`` (``[n, seqlen]`` ids) or a ``tokenizer``; without either, the tokenizer of the
+    model's source (``model.config.name_or_path``, which ``load_model`` sets to the name it was given) is
+    loaded. Calibration runs block by block (:mod:`neuro_llm.calibrate.loop`) on ``device``.
     ``num_blocks``: convert only the first ``num_blocks`` blocks, the rest stay FP (simulating blocks
     ``0..k`` needs only ``k + 1``). ``block_loader(i, block, device)``: blocks built on the ``meta`` device
     are filled one at a time just before conversion (see :func:`neuro_llm.calibrate.loop.calibrate_blocks`)."""
+    if isinstance(model, SpikingModel):
+        if model.is_spiking or model.weight_bits is not None:
+            raise ValueError("convert() takes a Hugging Face model (or an fp SpikingModel); this one is already "
+                             f"converted with {model.spec.method}")
+        tokenizer = tokenizer if tokenizer is not None else model.tokenizer
+        model = model.hf_model
+    source = getattr(getattr(model, "config", None), "name_or_path", None) or None
     blocks = decoder_layers(model)
     if num_blocks is not None and not 1 <= num_blocks <= len(blocks):
         raise ValueError(f"num_blocks must be in 1..{len(blocks)}, got {num_blocks}")
     if not inplace:
         model = copy.deepcopy(model)
-    model.neuro_llm_config = config
     if config.method == "fp":
-        return model
+        return SpikingModel(model, config, tokenizer, source=source)
 
     method = make_calibrator(config)
     second_order = config.uses_saliency and config.saliency == "second"
     needs_data = method.needs_data or config.uses_saliency
     if needs_data and calibration is None:
-        tokenizer = tokenizer or getattr(model, "neuro_llm_tokenizer", None)
+        tokenizer = tokenizer if tokenizer is not None else source_tokenizer(source)
         if tokenizer is None:
             raise ValueError("this configuration needs calibration text: pass tokenizer= or calibration=")
         calibration = calibration_windows(tokenizer, config, data_dir, leading_bos(model, tokenizer))
@@ -109,6 +123,16 @@ def convert(model: nn.Module, config: SpikeConfig, tokenizer=None, calibration: 
                      attention_saliency=config.uses_saliency and config.quantize_attention, num_blocks=num_blocks,
                      block_loader=block_loader)
     sizes = [size for block in weights.values() for size in block.values()]
-    model.neuro_llm_weight_bits = sum(n * b for n, b in sizes) / sum(n for n, _ in sizes)  # storage bits/weight
-    set_mode(model, config.mode)
-    return model
+    weight_bits = sum(n * b for n, b in sizes) / sum(n for n, _ in sizes)  # storage bits per weight
+    set_layer_modes(model, config.mode)
+    return SpikingModel(model, config, tokenizer, source=source, weight_bits=weight_bits)
+
+
+def source_tokenizer(source: str | None):
+    """The tokenizer of the model ``source`` names (``None`` if it names nothing :func:`load_model` reads)."""
+    if not source:
+        return None
+    try:
+        return load_tokenizer(source)
+    except (ValueError, OSError):
+        return None

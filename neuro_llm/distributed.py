@@ -30,7 +30,6 @@ after the last agreement, atomically).
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from datetime import timedelta
 
@@ -294,13 +293,3 @@ def average_gradients(params: list, count: int) -> None:
         # a parameter no rank reached keeps no gradient (AdamW skips it, as in one process)
         p.grad = grads[start:start + p.numel()].view_as(p).clone() if used else None
         start += p.numel()
-
-
-@contextlib.contextmanager
-def main_stdout():
-    """Silence ``print`` on ranks other than 0 (their stderr stays open for real failures)."""
-    if is_main():
-        yield
-        return
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        yield

@@ -18,6 +18,7 @@ import contextlib
 import torch
 
 from neuro_llm.spiking import observe
+from neuro_llm.spiking_model import hf_model_of
 
 Tensor = torch.Tensor
 
@@ -37,7 +38,8 @@ class GraphedForward:
         if refused:
             raise ValueError(f"observer {', '.join(refused)} runs Python on every encoder call, which a CUDA graph "
                              "cannot replay: run the model eagerly while it observes (only SpikeStats replays)")
-        self.model, self.static_ids = model, example_ids.clone()
+        self.model = model = hf_model_of(model)   # a SpikingModel or a Hugging Face model
+        self.static_ids = example_ids.clone()
         side = torch.cuda.Stream(example_ids.device)
         side.wait_stream(torch.cuda.current_stream(example_ids.device))
         scratch = [type(o)() for o in self.observers]   # the warm-up runs the observers' code, counted nowhere

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from neuro_llm.spiking import observe
 from neuro_llm.arch import adapter_for
+from neuro_llm.spiking_model import hf_model_of
 from neuro_llm.streaming import BlockStreamer
 
 Tensor = torch.Tensor
@@ -57,6 +58,7 @@ def place_outside_blocks(model: nn.Module, device: str | torch.device) -> nn.Mod
     """Move every parameter and buffer of ``model`` that no decoder block owns (embeddings, final norm,
     ``lm_head``, rotary tables) to ``device``, in place; the blocks stay where they are (to be streamed)."""
     device = torch.device(device)
+    model = hf_model_of(model)
     blocks = adapter_for(model).decoder_layers(model)
     inside = {id(t) for block in blocks for t in [*block.parameters(), *block.buffers()]}
     moved: dict[int, Tensor] = {}   # one copy per tensor: ties (embeddings = lm_head) stay ties
@@ -74,13 +76,15 @@ def place_outside_blocks(model: nn.Module, device: str | torch.device) -> nn.Mod
 
 
 class LayerByLayerSimulator:
-    """``run(input_ids)`` → logits (or the last simulated block's hidden state)."""
+    """``run(input_ids)`` → logits (or the last simulated block's hidden state) of ``model`` (a ``SpikingModel``
+    or a Hugging Face model), in its execution mode."""
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", layers: list[int] | None = None,
                  on_step=None, on_layer=None, observers=(), offload: bool = True, progress: bool = True,
                  prefetch: bool = True, pack_codes: bool = False):
         self.model, self.device, self.offload, self.progress = model, torch.device(device), offload, progress
         self.prefetch, self.pack_codes = prefetch, pack_codes
+        self.model = model = hf_model_of(model)
         self.arch = adapter_for(model)
         self.blocks = self.arch.decoder_layers(model)
         self.layers = list(range(len(self.blocks))) if layers is None else list(layers)

@@ -13,7 +13,7 @@ from analysis.shape import ModelShape
 from analysis.store import read_recording
 from neuro_llm.spiking import observe
 from neuro_llm.config import SpikeConfig
-from neuro_llm.convert import convert, set_mode
+from neuro_llm.convert import convert
 from neuro_llm.simulator import LayerByLayerSimulator
 
 HEADS, KV_HEADS = 4, 2
@@ -94,7 +94,7 @@ def brute_force(model, event, q_len, kv_len):
             reached = sum(1 for h in range(HEADS) for i in range(q_len)
                           if h // (HEADS // KV_HEADS) == index[2] and index[3] <= i + offset)
         else:
-            reached = model.model.get_submodule(event.site).out_features
+            reached = model.hf_model.model.get_submodule(event.site).out_features
         sops += reached
         payload += abs(int(spikes[tuple(index)])) * reached
     return sops, payload
@@ -159,7 +159,7 @@ def test_collapsed_model_records_like_explicit_model():
     model = tiny_spiking()
     ids = torch.randint(0, 128, (1, 10))
     explicit = record(model, ids)
-    collapsed = record(set_mode(model, "collapsed"), ids)
+    collapsed = record(model.set_mode("collapsed"), ids)
     assert_records_equal(explicit, collapsed)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import FAMILIES, tiny_model
-from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert, set_mode
+from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert
 from neuro_llm.arch import SLIDING, adapter_for
 from neuro_llm.calibrate.base import BlockContext
 from neuro_llm.calibrate.omniquant import BlockTransform, activation_maxima
@@ -58,8 +58,8 @@ def test_spiking_model_explicit_equals_collapsed_and_the_simulator(family):
     snn = convert(family_model(family), SpikeConfig(method="spikellm", wbits=4, abits=4, calib_windows=2,
                                                    calib_seqlen=16), calibration=CALIB, progress=False)
     with torch.no_grad():
-        collapsed = set_mode(snn, "collapsed")(IDS).logits
-        explicit = set_mode(snn, "explicit")(IDS).logits
+        collapsed = snn.set_mode("collapsed")(IDS).logits
+        explicit = snn.set_mode("explicit")(IDS).logits
         simulated = LayerByLayerSimulator(snn, progress=False).run(IDS)
     assert torch.isfinite(collapsed).all()
     assert torch.equal(explicit, collapsed)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import FAMILIES, tiny_model
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.config import KEY_SCALES, MODES
 from neuro_llm.spiking.attention import SpikingAttention
 
@@ -76,7 +76,7 @@ def test_later_tokens_never_change_earlier_logits(family, method):
             snn = convert(model, SpikeConfig(key_scale=key_scale, **overrides), calibration=calib, progress=False)
         set_key_scale(snn, key_scale)
         for mode in MODES:
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             assert_causal(snn, a, b, f"{family} {method} key_scale={key_scale} {mode}")
 
 
@@ -107,7 +107,7 @@ def test_spiking_smollm2_is_causal(smollm2, method):
     b[:, 12:] = torch.flip(a[:, 12:], dims=[1]) + 7
     with torch.no_grad():
         for mode in MODES:
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             la, lb = snn(a).logits, snn(b).logits
             assert torch.equal(la[:, :12], lb[:, :12]), f"{method} {mode}"
             prefix = snn(a[:, :12]).logits

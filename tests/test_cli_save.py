@@ -10,7 +10,7 @@ from safetensors import safe_open
 
 from checkpoints import make_checkpoint
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.cli import main as cli
 from neuro_llm.io.saving import MANIFEST, WEIGHTS, is_saved_model, load_spiking_model, save_spiking_model
 from neuro_llm.spiking.linear import SpikingLinear
@@ -32,7 +32,7 @@ CONFIGS = {
 
 def logits(model, ids, mode=None):
     if mode is not None:
-        set_mode(model, mode)
+        model.set_mode(mode)
     with torch.no_grad():
         return model(ids).logits
 
@@ -53,7 +53,7 @@ def test_save_load_is_bit_identical(name, tmp_path, request):
     save_spiking_model(snn, tmp_path / "saved")
     request.getfixturevalue("no_calibration")
     loaded, tokenizer = load_spiking_model(tmp_path / "saved")
-    assert tokenizer is None and loaded.neuro_llm_config == snn.neuro_llm_config
+    assert tokenizer is None and loaded.spec == snn.spec
     ids = torch.randint(0, 96, (2, 40), generator=torch.Generator().manual_seed(2))
     for mode in ("collapsed", "explicit"):
         assert torch.equal(logits(loaded, ids, mode), logits(snn, ids, mode)), mode
@@ -69,7 +69,7 @@ def test_load_model_reads_a_saved_spiking_model(tmp_path, no_calibration):
     snn = convert(model, SpikeConfig(method="rtn", wbits=4, abits=4), progress=False)
     save_spiking_model(snn, tmp_path / "saved")
     loaded, tokenizer = load_model(tmp_path / "saved")
-    assert tokenizer is None and loaded.neuro_llm_config == snn.neuro_llm_config
+    assert tokenizer is None and loaded.spec == snn.spec
     ids = torch.randint(0, 96, (1, 24), generator=torch.Generator().manual_seed(4))
     assert torch.equal(logits(loaded, ids, "collapsed"), logits(snn, ids, "collapsed"))
 
@@ -83,7 +83,7 @@ def test_tied_embeddings_are_stored_once_and_tied_again(tmp_path, no_calibration
     manifest = json.loads((tmp_path / "saved" / MANIFEST).read_text())
     assert manifest["shared_tensors"] == {"lm_head.weight": "model.embed_tokens.weight"}
     loaded, _ = load_spiking_model(tmp_path / "saved")
-    assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
+    assert loaded.hf_model.lm_head.weight is loaded.hf_model.model.embed_tokens.weight
     ids = torch.randint(0, 96, (1, 24))
     assert torch.equal(logits(loaded, ids), logits(snn, ids))
 
@@ -109,7 +109,7 @@ def test_directory_is_replaced_whole_and_foreign_ones_are_refused(tmp_path):
     assert is_saved_model(target) and json.loads((target / MANIFEST).read_text())["run_config"]["seed"] == 1
     other = convert(tiny_model("llama", seed=5), SpikeConfig(method="rtn", wbits=3), progress=False)
     save_spiking_model(other, target)  # a saved model is replaced
-    assert load_spiking_model(target)[0].neuro_llm_config.wbits == 3
+    assert load_spiking_model(target)[0].spec.wbits == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]
     foreign = tmp_path / "mine"
     foreign.mkdir()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from conftest import ARCHITECTURES, tiny_model
-from neuro_llm import SpikeConfig, SpikeStats, convert, observing, set_mode
+from neuro_llm import SpikeConfig, SpikeStats, convert, observing
 from neuro_llm.spiking.linear import SpikingLinear
 
 ENCODINGS = {  # name: SpikeConfig overrides
@@ -36,11 +36,11 @@ def test_explicit_equals_collapsed(arch, encoding):
     snn = convert(model, SpikeConfig(wbits=4, **ENCODINGS[encoding]), calibration=calib, progress=False)
     ids = torch.randint(0, 96, (2, 40), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        set_mode(snn, "collapsed")
+        snn.set_mode("collapsed")
         stats_c = SpikeStats()
         with observing(stats_c):
             collapsed = snn(ids).logits
-        set_mode(snn, "explicit")
+        snn.set_mode("explicit")
         stats_e = SpikeStats()
         with observing(stats_e):
             explicit = snn(ids).logits
@@ -67,7 +67,7 @@ def test_salient_channels_get_more_steps_and_bits():
     # channels) have their own salient 25% of head channels (attention OBS) at 8 bits
     linear_bits = sum(l.in_features * (4 * 0.75 + 8 * 0.25) for l in layers[:7])
     attention_bits = 4 * 64 + 2 * 32 * (4 * 0.75 + 8 * 0.25)
-    attention = snn.model.layers[0].self_attn.spiking
+    attention = snn.hf_model.model.layers[0].self_attn.spiking
     assert attention.k_steps.tolist().count(2) == 4 and attention.v_steps.tolist().count(2) == 4
     expected = (linear_bits + attention_bits) / (sum(l.in_features for l in layers[:7]) + 128)
     assert stats.avg_spike_bits == pytest.approx(expected, rel=1e-12)
@@ -88,9 +88,9 @@ def test_convert_copies_unless_inplace():
     model = tiny_model("llama")
     snn = convert(model, SpikeConfig(method="rtn"), progress=False)
     assert isinstance(model.model.layers[0].self_attn.q_proj, nn.Linear)
-    assert isinstance(snn.model.layers[0].self_attn.q_proj, SpikingLinear)
+    assert isinstance(snn.hf_model.model.layers[0].self_attn.q_proj, SpikingLinear)
     same = convert(model, SpikeConfig(method="rtn"), inplace=True, progress=False)
-    assert same is model and isinstance(model.model.layers[0].mlp.down_proj, SpikingLinear)
+    assert same.hf_model is model and isinstance(model.model.layers[0].mlp.down_proj, SpikingLinear)
 
 
 def test_generate_with_kv_cache():
@@ -153,6 +153,6 @@ def test_optimal_brain_spiking_picks_the_brute_force_channels():
             brute[c] += token[c] * (token @ w.t() @ w[:, c])
     brute /= x.shape[0]
     expected = set(torch.topk(brute.abs(), 16).indices.tolist())
-    steps = snn.model.layers[0].self_attn.q_proj.channel_steps
+    steps = snn.hf_model.model.layers[0].self_attn.q_proj.channel_steps
     assert set(torch.nonzero(steps > steps.min()).flatten().tolist()) == expected
     assert torch.equal(allocate_steps(brute, 0.25, 1, 2), steps.cpu())

@@ -7,7 +7,7 @@ import torch
 
 from checkpoints import make_checkpoint
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, SpikeStats, convert, observing, set_mode
+from neuro_llm import SpikeConfig, SpikeStats, convert, observing
 from neuro_llm.cli import main as cli
 from neuro_llm.io.models import check_dtype, parse_dtype
 from neuro_llm.io.saving import MANIFEST, load_spiking_model, save_spiking_model
@@ -39,7 +39,7 @@ def both_modes(snn, ids):
     out = {}
     with torch.no_grad():
         for mode in ("collapsed", "explicit"):
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             stats = SpikeStats()
             with observing(stats):
                 out[mode] = (snn(ids).logits, stats.summary())
@@ -91,11 +91,11 @@ def test_saved_half_model_reloads_bit_for_bit_and_casts_on_request(tmp_path):
     save_spiking_model(snn, tmp_path / "saved")
     assert json.loads((tmp_path / "saved" / MANIFEST).read_text())["dtype"] == "float16"
     loaded, _ = load_spiking_model(tmp_path / "saved")
-    assert loaded.model.embed_tokens.weight.dtype == torch.float16
+    assert loaded.hf_model.model.embed_tokens.weight.dtype == torch.float16
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, snn(ids).logits)
     as_bf16, _ = load_spiking_model(tmp_path / "saved", dtype=torch.bfloat16)
-    layer = as_bf16.model.layers[0].mlp.down_proj
+    layer = as_bf16.hf_model.model.layers[0].mlp.down_proj
     assert layer.codes.dtype == torch.int8 and layer.weight_scale.dtype == torch.float32
     out = both_modes(as_bf16, ids)
     assert out["collapsed"][0].dtype == torch.bfloat16 and torch.equal(out["collapsed"][0], out["explicit"][0])
@@ -109,7 +109,7 @@ def test_directories_saved_with_float_codes_still_load(tmp_path):
     manifest["int8_codes"] = {f"{name}.codes": "float32" for name in manifest["linears"]}
     (tmp_path / "saved" / MANIFEST).write_text(json.dumps(manifest))
     loaded, _ = load_spiking_model(tmp_path / "saved")
-    assert loaded.model.layers[0].self_attn.q_proj.codes.dtype == torch.int8
+    assert loaded.hf_model.model.layers[0].self_attn.q_proj.codes.dtype == torch.int8
     ids = torch.randint(0, 96, (1, 16))
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, snn(ids).logits)

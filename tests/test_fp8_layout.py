@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.spiking import gemm, kernels
 from neuro_llm.spiking.codes import SpikeCode
 from neuro_llm.spiking.linear import SpikingLinear
@@ -111,8 +111,8 @@ def test_whole_model_fp8_layout_equals_int8(tmp_path):
     assert all(m.fp8_layout for m in fp8.modules() if isinstance(m, SpikingLinear))
     ids = torch.randint(0, 96, (2, 24), generator=torch.Generator().manual_seed(2))
     for mode in ("collapsed", "explicit"):
-        set_mode(snn, mode)
-        set_mode(fp8, mode)
+        snn.set_mode(mode)
+        fp8.set_mode(mode)
         with torch.no_grad():
             assert torch.equal(fp8(ids).logits, snn(ids).logits)
 
@@ -178,9 +178,9 @@ def test_streamer_packs_host_codes_and_unpacks_copies():
 
     snn = convert(tiny_model("llama", layers=2), SpikeConfig(method="spikellm", salient=0, extra_steps=0),
                   progress=False)
-    blocks = snn.model.layers
+    blocks = snn.hf_model.model.layers
     x = torch.randn(1, 8, 64)
-    kwargs = adapter_for(snn).block_inputs(snn, x).kwargs(0)
+    kwargs = adapter_for(snn.hf_model).block_inputs(snn.hf_model, x).kwargs(0)
     with torch.no_grad():
         reference = blocks[0](x, **kwargs)
         streamer = BlockStreamer(blocks, "cpu", pack=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import load_or_skip
-from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert, set_mode
+from neuro_llm import LayerByLayerSimulator, SpikeConfig, convert
 from neuro_llm.eval.data import leading_bos, load_tokens
 
 pytestmark = pytest.mark.slow   # real model: minutes on a CPU; CI runs it
@@ -35,8 +35,8 @@ def test_gemma3_spiking_explicit_equals_collapsed_and_the_simulator(gemma, metho
                   tokenizer=tok, progress=False)
     x = ids(tok, model)
     with torch.no_grad():
-        collapsed = set_mode(snn, "collapsed")(x).logits
-        explicit = set_mode(snn, "explicit")(x).logits
+        collapsed = snn.set_mode("collapsed")(x).logits
+        explicit = snn.set_mode("explicit")(x).logits
         simulated = LayerByLayerSimulator(snn, progress=False).run(x)
         dense = model(x).logits
     assert torch.isfinite(collapsed).all()

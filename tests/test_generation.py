@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import FAMILIES, tiny_model
-from neuro_llm import SpikeConfig, SpikeStats, convert, observing, set_mode
+from neuro_llm import SpikeConfig, SpikeStats, convert, observing
 from neuro_llm.config import MODES
 from neuro_llm.generation import Sampling, generate, generate_by_full_forward, new_cache
 from neuro_llm.spiking.cache import EncodedCache
@@ -43,7 +43,7 @@ def test_cached_generation_equals_full_forward(family, config, key_scale):
     snn = spiking(family, config, key_scale)
     ids = prompt()
     for mode in MODES:
-        set_mode(snn, mode)
+        snn.set_mode(mode)
         cached, cached_logits = generate(snn, ids, 10, output_logits=True)   # 10 > gemma3's sliding window 6
         full, full_logits = generate_by_full_forward(snn, ids, 10)
         assert torch.equal(cached, full), f"{mode}: the cached decode chose other tokens"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.spiking import quant
 from neuro_llm.calibrate.gptq import gptq_linear, gptq_quantize
 
@@ -49,7 +49,7 @@ def test_gptq_spiking_model_is_bit_exact_across_modes():
     ids = torch.randint(0, 96, (1, 24))
     with torch.no_grad():
         a = snn(ids).logits
-        set_mode(snn, "explicit")
+        snn.set_mode("explicit")
         assert torch.equal(snn(ids).logits, a)
 
 

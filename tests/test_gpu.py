@@ -196,14 +196,14 @@ def test_compiled_stats_kernel_equals_torch_reference(dtype, tiles):
 # ----------------------------------------------------------------------------------------------- whole models
 @pytest.mark.parametrize("family", ["llama", "gemma3"])
 def test_explicit_equals_collapsed_on_gpu(family):
-    from neuro_llm import SpikeStats, observing, set_mode
+    from neuro_llm import SpikeStats, observing
 
     snn = converted(family).to(CUDA)
     ids = torch.randint(0, 96, (2, 40), generator=torch.Generator().manual_seed(2)).to(CUDA)
     logits, stats = {}, {}
     with torch.no_grad():
         for mode in ("collapsed", "explicit"):
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             stats[mode] = SpikeStats()
             with observing(stats[mode]):
                 logits[mode] = snn(ids).logits
@@ -216,11 +216,10 @@ def test_explicit_equals_collapsed_on_gpu(family):
 def test_cuda_graph_replay_equals_eager_counts_and_scores(mode, dtype):
     """``eval``'s graphed windows (forward and SpikeStats tallies in one CUDA graph) == eager windows:
     perplexity, NLL and every spike total."""
-    from neuro_llm import set_mode
     from neuro_llm.eval.perplexity import windows_ppl
 
     snn = converted(dtype=dtype).to(CUDA)
-    set_mode(snn, mode)
+    snn.set_mode(mode)
     chunks = torch.randint(0, 96, (4, 64), generator=torch.Generator().manual_seed(3))
     eager = windows_ppl(snn, chunks, progress=False, cuda_graphs=False)
     graphed = windows_ppl(snn, chunks, progress=False, cuda_graphs=True)

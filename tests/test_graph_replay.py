@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.eval.perplexity import graph_obstacle, windows_ppl
 from neuro_llm.graphs import replayable
 from neuro_llm.spiking.codes import SpikeCode
@@ -26,7 +26,7 @@ def snn():
 @settings(max_examples=6, deadline=None)
 @given(replays=st.integers(1, 4), mode=st.sampled_from(["collapsed", "explicit"]), seed=st.integers(0, 2 ** 16))
 def test_credited_recording_counts_what_eager_forwards_count(snn, replays, mode, seed):
-    set_mode(snn, mode)
+    snn.set_mode(mode)
     ids = torch.randint(0, 96, (1, 20), generator=torch.Generator().manual_seed(seed))
     eager, replayed = SpikeStats(), SpikeStats()
     with torch.no_grad():
@@ -102,7 +102,7 @@ def test_graphed_perplexity_equals_eager_on_cuda(snn, mode):
     model = convert(tiny_model("llama", layers=2), SpikeConfig(method="spikellm", salient=0.25, extra_steps=1),
                     calibration=torch.randint(0, 96, (2, 32), generator=torch.Generator().manual_seed(1)),
                     progress=False).to("cuda")
-    set_mode(model, mode)
+    model.set_mode(mode)
     chunks = torch.randint(0, 96, (4, 64), generator=torch.Generator().manual_seed(3))
     eager = windows_ppl(model, chunks, progress=False, cuda_graphs=False)
     graphed = windows_ppl(model, chunks, progress=False, cuda_graphs=True)

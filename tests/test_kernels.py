@@ -157,14 +157,14 @@ def test_attention_through_the_kernel_equals_the_torch_path(dtype):
     """A converted model (grouped-query attention, per-channel K/V step counts from attention OBS) gives the
     same logits with the fused attention encoder as with the torch path, in both modes."""
     from conftest import tiny_model
-    from neuro_llm import SpikeConfig, convert, set_mode
+    from neuro_llm import SpikeConfig, convert
     from neuro_llm.spiking.observe import SpikeStats, observing
 
     model = tiny_model("llama").to(dtype)
     calibration = torch.randint(0, 96, (2, 48), generator=torch.Generator().manual_seed(0))
     snn = convert(model, SpikeConfig(method="spikellm", wbits=4, abits=4, salient=0.25, extra_steps=1),
                   calibration=calibration, progress=False)
-    attention = snn.model.layers[0].self_attn.spiking
+    attention = snn.hf_model.model.layers[0].self_attn.spiking
     assert attention.k_steps is not None and int(attention.k_steps.max()) == 2
     ids = torch.randint(0, 96, (2, 20), generator=torch.Generator().manual_seed(1))
 
@@ -175,7 +175,7 @@ def test_attention_through_the_kernel_equals_the_torch_path(dtype):
     logits, stats = [], []
     with torch.no_grad():
         for mode in ("collapsed", "explicit"):
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             for fused in (False, True):
                 with kernels.forced() if fused else contextlib.nullcontext():
                     probe = torch.zeros(1, 1, 1, 1)

@@ -70,7 +70,7 @@ def test_the_file_holds_seven_projections_per_block_with_neurons(tmp_path):
     assert nx.sites(graph) == [f"layers.{b}.{name}" for b in (0, 1) for name in SEVEN] or \
         sorted(nx.sites(graph)) == sorted(f"layers.{b}.{name}" for b in (0, 1) for name in SEVEN)
     for site in nx.sites(graph):
-        layer = snn.get_submodule("model." + site)
+        layer = snn.hf_model.get_submodule("model." + site)
         for g, plan in enumerate(layer.plans):
             linear = graph.nodes[f"{site}.linear.g{g}"]
             cols = layer.perm[plan.start:plan.end]
@@ -90,7 +90,7 @@ def test_the_file_holds_seven_projections_per_block_with_neurons(tmp_path):
 @pytest.mark.parametrize("site", ["self_attn.q_proj", "mlp.down_proj"])
 def test_gif_projection_round_trip_through_snntorch(site, tmp_path):
     snn = converted()
-    layer = snn.get_submodule(f"model.layers.0.{site}")
+    layer = snn.hf_model.get_submodule(f"model.layers.0.{site}")
     assert len(layer.plans) == 2   # plain channels (T=1) and salient ones (T=2)
     graph = nir.read(nx.write(nx.to_nir(snn, layers=[0]), tmp_path / "b0.nir"))
     x = activations(layer)
@@ -114,7 +114,7 @@ def test_gif_projection_round_trip_through_snntorch(site, tmp_path):
 def test_ternary_projection_round_trip_with_scale_nodes(tmp_path):
     snn = converted("qwen2", method="sdllm", count_cap=7)   # capped: every count has its populations
     site = "self_attn.v_proj"
-    layer = snn.get_submodule(f"model.layers.0.{site}")
+    layer = snn.hf_model.get_submodule(f"model.layers.0.{site}")
     graph = nir.read(nx.write(nx.to_nir(snn, layers=[0]), tmp_path / "t.nir"))
     assert graph.metadata["exact"] == "exact"
     assert any(isinstance(n, nir.Scale) for n in graph.nodes.values())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.calibrate import omniquant
 from neuro_llm.calibrate.base import BlockContext
 from neuro_llm.arch import adapter_for
@@ -65,6 +65,7 @@ def outlier_model(arch):
 
 def block_output(model, ids):
     """Block 0's output on each row of ``ids`` (its input is the embedding: the same for every model)."""
+    model = getattr(model, "hf_model", model)   # a SpikingModel or the FP model
     seen = []
     handle = model.model.layers[0].register_forward_hook(lambda m, args, out: seen.append(out))
     with torch.no_grad():
@@ -111,12 +112,12 @@ def test_convert_end_to_end_explicit_equals_collapsed(arch):
                   calibration=calib, progress=False)
     ids = torch.randint(0, 96, (2, 40), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        collapsed = set_mode(snn, "collapsed")(ids).logits
-        explicit = set_mode(snn, "explicit")(ids).logits
+        collapsed = snn.set_mode("collapsed")(ids).logits
+        explicit = snn.set_mode("explicit")(ids).logits
     assert torch.isfinite(collapsed).all()
     assert torch.equal(explicit, collapsed)
     # LET was folded into the RMSNorm weights the spiking model keeps
-    assert not torch.equal(snn.model.layers[0].input_layernorm.weight, model.model.layers[0].input_layernorm.weight)
+    assert not torch.equal(snn.hf_model.model.layers[0].input_layernorm.weight, model.model.layers[0].input_layernorm.weight)
 
 
 @pytest.mark.parametrize("wbits, abits", [(4, 4), (3, 16), (2, 8)])

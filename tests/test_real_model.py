@@ -3,7 +3,7 @@ model's explicit spike trains against its collapsed twin on a few hundred WikiTe
 import pytest
 import torch
 
-from neuro_llm import SpikeConfig, SpikeStats, convert, evaluate_ppl, observing, set_mode
+from neuro_llm import SpikeConfig, SpikeStats, convert, evaluate_ppl, observing
 from neuro_llm.eval.data import load_tokens
 
 pytestmark = pytest.mark.slow   # real model / notebooks / lm-eval: minutes on a CPU; CI runs them
@@ -49,7 +49,7 @@ def test_spiking_smollm2_explicit_equals_collapsed(smollm2, tokens, encoding):
     logits = {}
     with torch.no_grad():
         for mode in ("collapsed", "explicit"):
-            set_mode(snn, mode)
+            snn.set_mode(mode)
             stats[mode] = SpikeStats()
             with observing(stats[mode]):
                 logits[mode] = snn(ids).logits

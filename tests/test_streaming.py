@@ -15,12 +15,12 @@ def pointers(module):
 
 def test_streamed_block_runs_on_copies_and_gets_its_host_tensors_back():
     snn = convert(tiny_model("qwen2", layers=3), SpikeConfig(method="spikellm", salient=0, extra_steps=0), progress=False)
-    blocks = snn.model.layers
+    blocks = snn.hf_model.model.layers
     host = [pointers(b) for b in blocks]
     streamer = BlockStreamer(blocks, "cpu")
     streamer.copy_resident = True
     x = torch.randn(1, 8, 64)
-    kwargs = adapter_for(snn).block_inputs(snn, x).kwargs(0)
+    kwargs = adapter_for(snn.hf_model).block_inputs(snn.hf_model, x).kwargs(0)
     with torch.no_grad():
         reference = blocks[0](x, **kwargs)
         with streamer.on_device(0) as block:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from neuro_llm import SpikeConfig, convert, set_mode
+from neuro_llm import SpikeConfig, convert
 from neuro_llm.calibrate.pbllm import PBLLM, average_bits as pb_bits, pbllm_weight
 from neuro_llm.calibrate.ternary import (SparseTernary, average_bits as ternary_bits, code_sparsity, sparse_ternary_weight,
                                         ternary_step)
@@ -110,9 +110,9 @@ def test_ternary_converts_end_to_end(abits):
     assert 0 < code_sparsity(snn) < 1
     test = torch.randint(0, 96, (2, 24), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        set_mode(snn, "collapsed")
+        snn.set_mode("collapsed")
         collapsed = snn(test).logits
-        set_mode(snn, "explicit")
+        snn.set_mode("explicit")
         explicit = snn(test).logits
     assert torch.isfinite(collapsed).all()
     assert torch.equal(explicit, collapsed)

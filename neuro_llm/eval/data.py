@@ -49,7 +49,9 @@ def load_tokens(tokenizer, dataset: str = "wikitext2", split: str = "test",
 
 
 def leading_bos(model, tokenizer) -> int | None:
-    """The BOS id every window must start with, for families that expect one (Gemma); else ``None``."""
+    """The BOS id every window must start with, for families that expect one (Gemma); else ``None``. ``model``: a
+    Hugging Face model or a ``SpikingModel`` (its ``hf_model``, read by name: the converter imports this module)."""
+    model = getattr(model, "hf_model", model)
     adapter = ADAPTERS.get(getattr(getattr(model, "config", None), "model_type", None))
     if adapter is None or not adapter.bos_first:
         return None

@@ -14,8 +14,9 @@ from neuro_llm.eval.data import leading_bos, load_tokens, model_windows
 from neuro_llm.graphs import GraphedForward, unreplayable
 from neuro_llm.simulator import LayerByLayerSimulator, place_outside_blocks
 from neuro_llm.spiking import observe
-from neuro_llm.spiking.mode import is_spiking, set_mode
+from neuro_llm.spiking.mode import is_spiking
 from neuro_llm.spiking.observe import SpikeStats, observing
+from neuro_llm.spiking_model import hf_model_of, switch_mode
 
 
 @torch.no_grad()
@@ -35,7 +36,8 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
                  max_windows: int | None = None, data_dir=None, progress: bool = True,
                  mode: str | None = None, stream_to=None, windows_per_pass: int = 4,
                  cuda_graphs: bool | None = None) -> dict:
-    """WikiText-2 test perplexity of ``model``; ``mode`` switches a spiking model's execution mode.
+    """WikiText-2 test perplexity of ``model`` (a ``SpikingModel`` or a Hugging Face model); ``mode`` switches a
+    spiking model's execution mode (``model.set_mode(mode)``: it stays in that mode afterwards).
 
     ``stream_to`` (a device): the decoder blocks stay in host memory and stream through that device one
     at a time, ``windows_per_pass`` windows through each block per pass (:class:`LayerByLayerSimulator`;
@@ -50,8 +52,8 @@ def evaluate_ppl(model, tokenizer, dataset: str = "wikitext2", seqlen: int = 204
     Returns ``{"ppl", "windows", "tokens", "nll"}``, plus ``firing_rate`` and ``avg_spike_bits`` (and the
     raw spike totals) for a spiking model. Under torchrun the windows are split over the ranks and the
     result is the one-process result (:mod:`neuro_llm.distributed`)."""
-    if mode is not None:
-        set_mode(model, mode)
+    switch_mode(model, mode)
+    model = hf_model_of(model)
     chunks = model_windows(load_tokens(tokenizer, dataset, "test", data_dir), seqlen, max_windows,
                            leading_bos(model, tokenizer))
     return windows_ppl(model, chunks, progress=progress, desc=f"perplexity ({dataset}, {seqlen})",
@@ -64,6 +66,7 @@ def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = 
     window ``j`` on rank ``j mod N``, the per-window sums gathered and added in window order."""
     if windows_per_pass < 1:
         raise ValueError(f"windows_per_pass must be at least 1, got {windows_per_pass}")
+    model = hf_model_of(model)
     mine = distributed.shard(len(chunks))   # data-parallel: windows j ≡ rank (mod world size); else all
     stats = local = SpikeStats()
     per_window, forward = {}, None
@@ -93,6 +96,7 @@ def windows_ppl(model, chunks: torch.Tensor, progress: bool = True, desc: str = 
 
 def graph_obstacle(model) -> str | None:
     """Why a forward of ``model`` cannot be captured into a CUDA graph here (``None``: it can)."""
+    model = hf_model_of(model)
     adaptive = [name for name, m in model.named_modules() if getattr(getattr(m, "code", None), "adaptive", False)]
     if adaptive:
         return (f"{adaptive[0]} uses an adaptive spike code (SDLLM), whose train length is read on the host "
@@ -111,6 +115,7 @@ def graph_obstacle(model) -> str | None:
 
 def graphed_window_forward(model, chunks: torch.Tensor, cuda_graphs: bool | None):
     """A :class:`GraphedForward` of ``[1, seqlen]`` windows, or ``None`` for eager (see :func:`evaluate_ppl`)."""
+    model = hf_model_of(model)
     if cuda_graphs is False or (cuda_graphs is None and not is_spiking(model)):
         return None
     obstacle = graph_obstacle(model)

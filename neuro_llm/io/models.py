@@ -198,8 +198,10 @@ def load_model(name: str | os.PathLike = "smollm2-135m", dtype: str | torch.dtyp
 
     The model must belong to a supported family (:mod:`neuro_llm.arch`). A GGUF file is de-quantized once
     and cached as safetensors (``cache=False`` reads the GGUF every time). A directory written by
-    :func:`neuro_llm.io.saving.save_spiking_model` (``eval --save DIR``) loads as the spiking model it holds,
-    without calibration (the tokenizer is ``None`` where none was saved)."""
+    :func:`neuro_llm.io.saving.save_spiking_model` (``eval --save DIR``) loads as the
+    :class:`~neuro_llm.spiking_model.SpikingModel` it holds, without calibration (the tokenizer is ``None``
+    where none was saved). Any other model is the Hugging Face model itself, its ``config.name_or_path`` set to
+    ``name`` (what :func:`~neuro_llm.convert.convert` records as the source, and reads the tokenizer from)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     dtype = parse_dtype(dtype)
@@ -219,6 +221,26 @@ def load_model(name: str | os.PathLike = "smollm2-135m", dtype: str | torch.dtyp
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=dtype, **kwargs)
     model.to(device).eval()
-    model.neuro_llm_tokenizer = tokenizer  # lets convert() find calibration text on its own
-    model.neuro_llm_source = str(name)
+    model.config.name_or_path = str(name)   # the source convert() records (and finds the tokenizer by)
     return model, tokenizer
+
+
+def load_tokenizer(name: str | os.PathLike):
+    """The tokenizer of model ``name`` (as :func:`load_model` takes it), without loading the model; ``None`` for a
+    saved model that holds none."""
+    from transformers import AutoTokenizer
+
+    if is_saved_model(name):
+        directory = Path(name).expanduser()
+        if not (directory / "tokenizer_config.json").is_file():
+            return None
+        return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    directory, gguf = resolve_model(name)
+    if gguf and str(name) in MODEL_ALIASES:   # the copy load_model cached (in any dtype) holds it too
+        digest = MODEL_ALIASES[str(name)]().digest
+        cached = [_gguf_cache_dir(directory / gguf, digest, dtype) for dtype in DTYPES.values()]
+        cached = [folder for folder in cached if (folder / "tokenizer_config.json").is_file()]
+        if cached:
+            directory, gguf = cached[0], None
+    kwargs = {"gguf_file": gguf} if gguf else {}
+    return AutoTokenizer.from_pretrained(directory, local_files_only=True, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from neuro_llm.eval.tasks.scoring import encode, max_length, model_device
+from neuro_llm.spiking_model import hf_model_of
 
 
 def cut_at_stop(text: str, stop: list[str]) -> str:
@@ -17,6 +18,7 @@ def greedy_generate(model, tokenizer, context: str, stop: list[str], max_new_tok
     """Greedy continuation of ``context``, cut before the first stop string; ends at EOS or ``max_new_tokens``.
 
     The context is left-truncated so that context and new tokens fit the model's context length."""
+    model = hf_model_of(model)
     ids = encode(tokenizer, context)[-max(1, max_length(model) - max_new_tokens):]
     from transformers import DynamicCache
 

@@ -13,12 +13,14 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
 from neuro_llm.eval.tasks.generation import greedy_generate
 from neuro_llm.eval.tasks.scoring import encode, loglikelihoods, max_length, prefix_token_id, score_tokens
+from neuro_llm.spiking_model import hf_model_of
 
 
 @register_model("neuro-llm")
 class NeuroLLM(LM):
-    """``model`` is any causal LM called as ``model(input_ids=, attention_mask=).logits``; without one,
-    ``neuro_llm.load_model(pretrained, device=device)`` supplies model and tokenizer."""
+    """``model`` is a ``SpikingModel`` (``convert``'s result) or any causal LM called as
+    ``model(input_ids=, attention_mask=).logits``; without one, ``neuro_llm.load_model(pretrained,
+    device=device)`` supplies model and tokenizer."""
 
     def __init__(self, model=None, tokenizer=None, pretrained: str = "smollm2-135m", batch_size: int | str = 16,
                  max_gen_toks: int | str = 256, device: str = "cpu", progress: bool = True):
@@ -30,7 +32,7 @@ class NeuroLLM(LM):
             raise ValueError("NeuroLLM(model=...) needs its tokenizer too")
         if not str(batch_size).isdigit() or int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer ('auto' is not supported), got {batch_size!r}")
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer = hf_model_of(model), tokenizer
         self.batch_size, self.max_gen_toks, self.progress = int(batch_size), int(max_gen_toks), progress
 
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:

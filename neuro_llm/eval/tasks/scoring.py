@@ -4,7 +4,7 @@ A ``(context, continuation)`` pair is encoded as the whole string, then split af
 context alone (trailing spaces of the context move to the continuation); an empty context becomes the
 prefix token (BOS, else EOS). The tokenizer adds its default special tokens, except to a string that
 already starts with the prefix token. The model is only called as ``model(input_ids=, attention_mask=)``
-and its ``.logits`` read, so custom (spiking) forwards work too.
+and its ``.logits`` read, so custom (spiking) forwards work too; a ``SpikingModel`` runs its Hugging Face model.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neuro_llm import distributed
+from neuro_llm.spiking_model import hf_model_of
 
 DEFAULT_MAX_LENGTH = 2048
 
@@ -43,7 +44,7 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
 
 def max_length(model) -> int:
     """The model's context length from its config (``n_positions``, ``max_position_embeddings``, ``n_ctx``)."""
-    config = getattr(model, "config", None)
+    config = getattr(hf_model_of(model), "config", None)
     for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
         if getattr(config, attr, None):
             return getattr(config, attr)
@@ -80,6 +81,7 @@ def score_tokens(model, requests: list[tuple[list[int], list[int]]], batch_size:
     scored in the same batch as in one process) and every rank returns all the results."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    model = hf_model_of(model)
     limit = max_length(model)
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, (context, continuation) in enumerate(requests):
